@@ -1,0 +1,76 @@
+# promfuzz: the two commands a person needs are `make fuzz` and `make test`.
+# Everything they need is installed here: the Python venv in .venv and the Go engine
+# hosts in .build/ (Go builds are incremental: a warm `make hosts` takes seconds).
+
+PY        ?= python3
+VENV      := .venv
+VPY       := $(VENV)/bin/python
+BUILD     := .build
+GO        ?= go
+GOFLAGS_BUILD := CGO_ENABLED=0
+FUZZ_ARGS ?= --budget 2m
+
+HOSTKIT_SRC := $(shell find hosts/hostkit -name '*.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null)
+define host_src
+$(shell find hosts/$(1) -name '*.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null) $(HOSTKIT_SRC)
+endef
+
+HOSTS := $(BUILD)/prometheus-host $(BUILD)/mimir-host $(BUILD)/thanos-host $(BUILD)/prometheus-server
+
+.PHONY: all venv hosts fuzz test test-go test-py lint clean help
+
+help:
+	@echo "make fuzz   - install everything, build the engine hosts, run a short campaign (prometheus vs mqe)"
+	@echo "make test   - install everything, build the engine hosts, run the Go and Python tests"
+	@echo "make hosts  - build only the Go engine hosts into $(BUILD)/"
+	@echo "make lint   - ruff and mypy"
+
+all: venv hosts
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	touch $@
+
+hosts: $(HOSTS)
+
+$(BUILD)/prometheus-host: $(call host_src,prometheus)
+	@mkdir -p $(BUILD)
+	cd hosts/prometheus && $(GOFLAGS_BUILD) $(GO) build -o ../../$@ .
+
+$(BUILD)/mimir-host: $(call host_src,mimir)
+	@mkdir -p $(BUILD)
+	cd hosts/mimir && $(GOFLAGS_BUILD) $(GO) build -o ../../$@ .
+
+$(BUILD)/thanos-host: $(call host_src,thanos)
+	@mkdir -p $(BUILD)
+	cd hosts/thanos && $(GOFLAGS_BUILD) $(GO) build -o ../../$@ .
+
+# The real Prometheus server, from the same module version as hosts/prometheus.
+$(BUILD)/prometheus-server: hosts/prometheus/go.mod hosts/prometheus/go.sum
+	@mkdir -p $(BUILD)
+	bash hosts/prometheus/build-server.sh ../../$@
+
+fuzz: venv hosts
+	$(VENV)/bin/promfuzz run $(FUZZ_ARGS)
+
+test: venv hosts test-go test-py
+
+test-go: hosts
+	cd hosts/hostkit && $(GO) test ./...
+	cd hosts/prometheus && $(GO) test ./...
+	cd hosts/mimir && $(GO) test ./...
+	cd hosts/thanos && $(GO) test ./...
+
+test-py: venv hosts
+	$(VENV)/bin/pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check promfuzz tests bench
+	$(VENV)/bin/mypy promfuzz
+
+clean:
+	rm -rf $(BUILD)

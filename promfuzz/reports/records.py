@@ -1,0 +1,123 @@
+"""What a run records, independent of how oracles and engines represent things.
+
+A campaign turns every non-match verdict into a :class:`Finding` (one per distinct
+signature, with an occurrence count) and keeps running totals in :class:`RunStats`.
+The report writers (summary.json, junit.xml, index.html) read only these records, so
+they can be rebuilt later from ``summary.json`` and ``findings.jsonl`` alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SUMMARY_SCHEMA_VERSION = 1
+
+
+@dataclass
+class SeriesView:
+    """One series of one engine's answer, ready to print or chart."""
+
+    labels: str
+    points: list[tuple[int, str]]  # (t_ms, value text as the engine gave it)
+
+
+@dataclass
+class ResultView:
+    engine: str
+    outcome: str
+    value_type: str | None = None
+    series: list[SeriesView] = field(default_factory=list)
+    scalar: str | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Finding:
+    """One distinct signature seen in a run (the first, shrunk, case; how often seen)."""
+
+    signature: str  # stable key (a folder name under corpus/)
+    title: str
+    verdict: str  # divergence | expected | unsupported | engine_failure | performance
+    oracle: str
+    category: str
+    reference: str
+    target: str
+    query: str  # shrunk query
+    original_query: str
+    params: dict[str, Any]
+    case_file: str | None  # path of the .test file in the corpus, when stored
+    diff: str
+    results: list[ResultView] = field(default_factory=list)
+    occurrences: int = 1
+    first_seen_s: float = 0.0
+    shrink: dict[str, Any] = field(default_factory=dict)
+    rule: str | None = None  # id of the known-difference rule, for `expected`
+
+    def to_json_obj(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json_obj(d: Mapping[str, Any]) -> Finding:
+        d = dict(d)
+        d["results"] = [
+            ResultView(**{**r, "series": [SeriesView(s["labels"], [tuple(p) for p in s["points"]]) for s in r["series"]]})
+            for r in d.get("results", [])
+        ]
+        return Finding(**d)
+
+
+@dataclass
+class ThroughputSample:
+    elapsed_s: float
+    cases: int
+    divergences: int
+
+
+@dataclass
+class RunStats:
+    """Running totals of one campaign (all workers merged)."""
+
+    cases: int = 0
+    datasets: int = 0
+    verdicts: Counter[str] = field(default_factory=Counter)
+    engine_seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    features: Counter[str] = field(default_factory=Counter)
+    invalid_queries: int = 0
+    throughput: list[ThroughputSample] = field(default_factory=list)
+
+    def merge(self, other: RunStats) -> None:
+        self.cases += other.cases
+        self.datasets += other.datasets
+        self.verdicts.update(other.verdicts)
+        for k, v in other.engine_seconds.items():
+            self.engine_seconds[k] = self.engine_seconds.get(k, 0.0) + v
+        self.features.update(other.features)
+        self.invalid_queries += other.invalid_queries
+
+    @property
+    def cases_per_second(self) -> float:
+        return self.cases / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON through a temp file and rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_findings(lines: Iterable[str]) -> list[Finding]:
+    out = []
+    for line in lines:
+        line = line.strip()
+        if line:
+            out.append(Finding.from_json_obj(json.loads(line)))
+    return out

@@ -1,0 +1,159 @@
+"""Report writers: ``summary.json``, ``junit.xml`` and ``index.html`` in a run folder.
+
+Layout of a run folder (``reports/<run-id>/``)::
+
+    summary.json     counts, versions, throughput, coverage (schema: docs/reports.md)
+    findings.jsonl   one JSON object per distinct signature (appended as found)
+    junit.xml        one test case per signature (failures for divergences)
+    index.html       one card per signature: shrunk case, both results, diff, chart
+
+:func:`write_report` rewrites the three derived files from the records at any time, so a
+run calls it periodically and at the end, and ``promfuzz report DIR`` calls it again.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from promfuzz.reports import charts
+from promfuzz.reports.records import Finding, RunStats, read_findings, write_json_atomic
+
+FINDINGS_FILE = "findings.jsonl"
+SUMMARY_FILE = "summary.json"
+
+_FAILING = ("divergence", "engine_failure", "performance")
+
+
+def load_run(folder: Path) -> tuple[dict[str, Any], list[Finding]]:
+    summary_path = folder / SUMMARY_FILE
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
+    fpath = folder / FINDINGS_FILE
+    findings = read_findings(fpath.read_text(encoding="utf-8").splitlines()) if fpath.exists() else []
+    return summary, findings
+
+
+def write_junit(path: Path, summary: Mapping[str, Any], findings: Sequence[Finding]) -> None:
+    suite = ET.Element(
+        "testsuite",
+        name=f"promfuzz {summary.get('reference', {}).get('name', '?')} vs "
+        + ",".join(t.get("name", "?") for t in summary.get("targets", [])),
+        tests=str(len(findings)),
+        failures=str(sum(1 for f in findings if f.verdict in _FAILING)),
+        skipped=str(sum(1 for f in findings if f.verdict not in _FAILING)),
+        time=f"{summary.get('wall_seconds', 0):.3f}",
+    )
+    for f in findings:
+        tc = ET.SubElement(suite, "testcase", classname=f"promfuzz.{f.target}", name=f"{f.signature}: {f.title}")
+        body = f"query: {f.query}\nparams: {json.dumps(f.params)}\ncase: {f.case_file}\n\n{f.diff}"
+        if f.verdict in _FAILING:
+            el = ET.SubElement(tc, "failure", message=f"{f.verdict}: {f.title}", type=f.verdict)
+        else:
+            el = ET.SubElement(tc, "skipped", message=f"{f.verdict}: {f.rule or f.title}")
+        el.text = body
+    tmp = path.with_name(f".{path.name}.tmp")
+    ET.ElementTree(suite).write(tmp, encoding="utf-8", xml_declaration=True)
+    tmp.replace(path)
+
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("promfuzz.reports", "templates"),
+    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def render_html(summary: Mapping[str, Any], findings: Sequence[Finding], trend: Mapping[str, Any] | None = None) -> str:
+    cards = []
+    for f in sorted(findings, key=lambda f: (f.verdict not in _FAILING, -f.occurrences, f.signature)):
+        svg = charts.result_overlay_svg(f.results) if f.params.get("kind") == "range" else None
+        cards.append({"f": f, "chart": Markup(svg) if svg else None})
+    from promfuzz.reports.records import ThroughputSample
+
+    tp = [ThroughputSample(**t) for t in summary.get("throughput", [])]
+    tsvg = charts.throughput_svg(tp)
+    return _env.get_template("index.html.j2").render(
+        summary=summary,
+        cards=cards,
+        throughput_chart=Markup(tsvg) if tsvg else None,
+        coverage=summary.get("grammar_coverage") or {},
+        trend=trend,
+    )
+
+
+def write_report(folder: Path, summary: Mapping[str, Any], findings: Sequence[Finding] | None = None,
+                 trend: Mapping[str, Any] | None = None) -> None:
+    """(Re)write summary.json, junit.xml and index.html in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if findings is None:
+        _, findings = load_run(folder)
+    write_json_atomic(folder / SUMMARY_FILE, dict(summary))
+    write_junit(folder / "junit.xml", summary, findings)
+    html = render_html(summary, findings, trend)
+    tmp = folder / ".index.html.tmp"
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(folder / "index.html")
+
+
+def summary_dict(*, run_id: str, seed: int, budget: Mapping[str, Any], stats: RunStats, reference: Mapping[str, Any],
+                 targets: Sequence[Mapping[str, Any]], oracles: Sequence[str], findings: Sequence[Finding],
+                 workers: int, shard: str, started_at: str, finished_at: str | None, complete: bool,
+                 interrupted: bool, grammar_coverage: Mapping[str, Any]) -> dict[str, Any]:
+    engine_total = sum(stats.engine_seconds.values())
+    return {
+        "schema": 1,
+        "run_id": run_id,
+        "seed": seed,
+        "budget": dict(budget),
+        "workers": workers,
+        "shard": shard,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "complete": complete,
+        "interrupted": interrupted,
+        "reference": dict(reference),
+        "targets": [dict(t) for t in targets],
+        "oracles": list(oracles),
+        "counts": {
+            "cases": stats.cases,
+            "datasets": stats.datasets,
+            "invalid_queries": stats.invalid_queries,
+            "by_verdict": dict(sorted(stats.verdicts.items())),
+        },
+        "distinct_signatures": len(findings),
+        "signatures": [
+            {"key": f.signature, "verdict": f.verdict, "title": f.title, "occurrences": f.occurrences,
+             "target": f.target, "query": f.query, "case_file": f.case_file}
+            for f in findings
+        ],
+        "wall_seconds": round(stats.wall_seconds, 3),
+        "cases_per_second": round(stats.cases_per_second, 2),
+        "engine_seconds": {k: round(v, 3) for k, v in sorted(stats.engine_seconds.items())},
+        "engine_share": round(engine_total / stats.wall_seconds, 4) if stats.wall_seconds > 0 else 0.0,
+        "grammar_coverage": dict(grammar_coverage),
+        "throughput": [vars(t) for t in stats.throughput],
+    }
+
+
+def trend(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Signatures that are new, still failing and fixed across runs (oldest first)."""
+    if not runs:
+        return {"runs": [], "new": [], "still_failing": [], "fixed": []}
+    sets = [
+        (rid, {s["key"] for s in summ.get("signatures", []) if s.get("verdict") in _FAILING}) for rid, summ in runs
+    ]
+    last = sets[-1][1]
+    before: set[str] = set().union(*(s for _, s in sets[:-1])) if len(sets) > 1 else set()
+    prev = sets[-2][1] if len(sets) > 1 else set()
+    return {
+        "runs": [{"run_id": rid, "failing": len(s)} for rid, s in sets],
+        "new": sorted(last - before),
+        "still_failing": sorted(last & before),
+        "fixed": sorted(prev - last),
+    }
