@@ -1,0 +1,464 @@
+"""Fuzz campaigns: many datasets, many queries each, judged by oracles, shrunk and stored.
+
+Work is split by **dataset index**: dataset ``d`` (and its queries) is a pure function of
+``(seed, d)``, so the set of cases of a run depends only on the seed and the budget, not on
+the number of workers or their timing. Shard ``i/n`` takes the indices ``d = i, i+n, ...``;
+within a shard, worker ``w`` of ``W`` takes every ``W``-th of those. A case-count budget
+fixes how many datasets each shard runs, so "1 worker" and "2 workers" produce the same cases.
+
+Workers are processes (each with its own engine hosts) that send events to the parent:
+progress deltas, new findings (already shrunk) and occurrences of known signatures. The
+parent owns the corpus and the report folder, so only one process ever writes them.
+
+Ctrl-C: the first one asks workers to stop after their current dataset, then the corpus
+and report are written; a second one stops at once (the report is still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import multiprocessing as mp
+import os
+import queue as queue_mod
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from promfuzz.budget import Budget, parse_budget
+from promfuzz.errors import ConfigError
+from promfuzz.reports.records import Finding, RunStats, ThroughputSample, write_json_atomic
+from promfuzz.reports.writer import FINDINGS_FILE, summary_dict, write_report
+
+STATE_FILE = "state.json"
+REPORT_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    reference: str = "prometheus"
+    targets: tuple[str, ...] = ("mqe",)
+    budget: Budget = field(default_factory=lambda: Budget(seconds=120))
+    seed: int = 0
+    workers: int = 1
+    shard: tuple[int, int] = (0, 1)
+    oracles: tuple[str, ...] = ("differential",)
+    corpus: Path | None = Path("corpus")
+    out: Path = Path("reports/run")
+    queries_per_dataset: int = 200
+    shrink: bool = True
+    shrink_seconds: float = 20.0
+    run_id: str = ""
+
+    @staticmethod
+    def from_args(args: argparse.Namespace) -> CampaignConfig:
+        if args.resume:
+            return CampaignConfig.load_state(args.resume)[0]
+        try:
+            i, n = (int(x) for x in args.shard.split("/"))
+        except ValueError as e:
+            raise ConfigError(f"--shard {args.shard!r}: expected i/n such as 0/4") from e
+        if not (n >= 1 and 0 <= i < n):
+            raise ConfigError(f"--shard {args.shard!r}: need 0 <= i < n")
+        oracles = tuple(o.strip() for o in args.oracles.split(",") if o.strip())
+        for o in oracles:
+            if o not in ("differential", "metamorphic", "performance"):
+                raise ConfigError(f"--oracles: unknown oracle {o!r} (differential, metamorphic, performance)")
+        seed = args.seed if args.seed is not None else int(time.time()) % 1_000_000
+        workers = args.workers if args.workers else (os.cpu_count() or 1)
+        if workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        if args.queries_per_dataset < 1:
+            raise ConfigError("--queries-per-dataset must be at least 1")
+        run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-s{seed}" + (f"-shard{i}of{n}" if n > 1 else "")
+        return CampaignConfig(
+            reference=args.reference,
+            targets=tuple(args.target or ["mqe"]),
+            budget=parse_budget(args.budget),
+            seed=seed,
+            workers=workers,
+            shard=(i, n),
+            oracles=oracles,
+            corpus=args.corpus,
+            out=args.out or Path("reports") / run_id,
+            queries_per_dataset=args.queries_per_dataset,
+            shrink=not args.no_shrink,
+            run_id=run_id,
+        )
+
+    def to_json_obj(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["budget"] = self.budget.to_json_obj()
+        d["corpus"] = str(self.corpus) if self.corpus else None
+        d["out"] = str(self.out)
+        return d
+
+    @staticmethod
+    def from_json_obj(d: dict[str, Any]) -> CampaignConfig:
+        d = dict(d)
+        d["budget"] = Budget(**d["budget"])
+        d["targets"] = tuple(d["targets"])
+        d["oracles"] = tuple(d["oracles"])
+        d["shard"] = tuple(d["shard"])
+        d["corpus"] = Path(d["corpus"]) if d.get("corpus") else None
+        d["out"] = Path(d["out"])
+        return CampaignConfig(**d)
+
+    @staticmethod
+    def load_state(run_dir: Path) -> tuple[CampaignConfig, dict[str, Any]]:
+        path = run_dir / STATE_FILE
+        if not path.exists():
+            raise ConfigError(f"{run_dir}: no {STATE_FILE}; is this a promfuzz run folder?")
+        state = json.loads(path.read_text(encoding="utf-8"))
+        return CampaignConfig.from_json_obj(state["config"]), state
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def dataset_seed(run_seed: int, index: int) -> int:
+    """The seed of dataset ``index`` of a run: independent of workers and shards."""
+    h = hashlib.sha256(f"promfuzz:{run_seed}:{index}".encode()).digest()
+    return int.from_bytes(h[:8], "big")
+
+
+def shard_indices(shard: tuple[int, int], worker: int, workers: int, limit: int | None) -> Iterator[tuple[int, int]]:
+    """(k, d) pairs for one worker: k is the position within the shard, d the global index."""
+    i, n = shard
+    k = worker
+    while limit is None or k < limit:
+        yield k, i + k * n
+        k += workers
+
+
+def plan_cases(cfg: CampaignConfig) -> tuple[int | None, int | None]:
+    """(datasets per shard, queries on the last one) for a case budget; (None, None) for time."""
+    if cfg.budget.cases is None:
+        return None, None
+    q = cfg.queries_per_dataset
+    n_ds = math.ceil(cfg.budget.cases / q)
+    last = cfg.budget.cases - (n_ds - 1) * q
+    return n_ds, last
+
+
+# ----------------------------------------------------------------------------- worker
+
+
+def _worker_main(cfg: CampaignConfig, worker: int, skip: frozenset[int], events: Any, stop: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    from promfuzz.pipeline import Pipeline
+
+    try:
+        with Pipeline(cfg) as pipe:
+            for ev in pipe.run_worker(worker, skip, stop.is_set):
+                events.put(ev)
+    except BaseException as e:  # report, never hang the parent
+        import traceback
+
+        events.put(("error", worker, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+    finally:
+        events.put(("exit", worker))
+
+
+# ----------------------------------------------------------------------------- parent
+
+
+class _Run:
+    """Parent-side state: merged stats, distinct findings, the corpus and the report folder."""
+
+    def __init__(self, cfg: CampaignConfig, state: dict[str, Any] | None) -> None:
+        self.cfg = cfg
+        self.out = cfg.out
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.stats = RunStats()
+        self.findings: dict[str, Finding] = {}
+        self.completed: set[int] = set()
+        self.elapsed_before = 0.0
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.engine_versions: dict[str, dict[str, str]] = {}
+        if state:
+            self.completed = set(state.get("completed", []))
+            self.elapsed_before = float(state.get("elapsed_s", 0.0))
+            self.started_at = state.get("started_at", self.started_at)
+            st = state.get("stats", {})
+            self.stats.cases = st.get("cases", 0)
+            self.stats.datasets = st.get("datasets", 0)
+            self.stats.verdicts = Counter(st.get("verdicts", {}))
+            self.stats.engine_seconds = dict(st.get("engine_seconds", {}))
+            self.stats.features = Counter(st.get("features", {}))
+            self.stats.invalid_queries = st.get("invalid_queries", 0)
+            self.stats.throughput = [ThroughputSample(**t) for t in st.get("throughput", [])]
+            self.engine_versions = state.get("engine_versions", {})
+            fpath = self.out / FINDINGS_FILE
+            if fpath.exists():
+                for line in fpath.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        f = Finding.from_json_obj(json.loads(line))
+                        self.findings[f.signature] = f
+        self.t0 = time.monotonic()
+        self.store = None
+        if cfg.corpus is not None:
+            from promfuzz.corpus.store import CorpusStore
+
+            self.store = CorpusStore(cfg.corpus)
+
+    @property
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.monotonic() - self.t0)
+
+    def handle(self, ev: tuple[Any, ...]) -> None:
+        kind = ev[0]
+        if kind == "progress":
+            delta: RunStats = ev[1]
+            self.stats.merge(delta)
+        elif kind == "dataset_done":
+            self.completed.add(ev[1])
+        elif kind == "versions":
+            self.engine_versions.update(ev[1])
+        elif kind == "finding":
+            self._finding(ev[1], ev[2])
+        elif kind == "occurrence":
+            f = self.findings.get(ev[1])
+            if f is not None:
+                f.occurrences += 1
+
+    def _finding(self, f: Finding, stored: Any) -> None:
+        known = self.findings.get(f.signature)
+        if known is not None:
+            known.occurrences += f.occurrences
+            return
+        f.first_seen_s = round(self.elapsed, 3)
+        if self.store is not None and stored is not None:
+            f.case_file = self._store_case(stored, f)
+        self.findings[f.signature] = f
+
+    def _store_case(self, stored: Any, f: Finding) -> str | None:
+        from promfuzz.pipeline import store_finding
+
+        assert self.store is not None
+        return store_finding(self.store, stored, f, self.cfg, self.engine_versions)
+
+    def sample_throughput(self) -> None:
+        div = self.stats.verdicts.get("divergence", 0)
+        self.stats.throughput.append(ThroughputSample(round(self.elapsed, 2), self.stats.cases, div))
+
+    def write(self, complete: bool, interrupted: bool) -> dict[str, Any]:
+        self.stats.wall_seconds = self.elapsed
+        findings = sorted(self.findings.values(), key=lambda f: f.first_seen_s)
+        tmp = self.out / f".{FINDINGS_FILE}.tmp"
+        tmp.write_text("".join(json.dumps(f.to_json_obj(), sort_keys=True) + "\n" for f in findings), encoding="utf-8")
+        tmp.replace(self.out / FINDINGS_FILE)
+        from promfuzz.pipeline import grammar_coverage_summary
+
+        summary = summary_dict(
+            run_id=self.cfg.run_id,
+            seed=self.cfg.seed,
+            budget=self.cfg.budget.to_json_obj(),
+            stats=self.stats,
+            reference={"name": self.cfg.reference, "versions": self.engine_versions.get(self.cfg.reference, {})},
+            targets=[{"name": t, "versions": self.engine_versions.get(t, {})} for t in self.cfg.targets],
+            oracles=self.cfg.oracles,
+            findings=findings,
+            workers=self.cfg.workers,
+            shard=f"{self.cfg.shard[0]}/{self.cfg.shard[1]}",
+            started_at=self.started_at,
+            finished_at=datetime.now(UTC).isoformat(timespec="seconds") if (complete or interrupted) else None,
+            complete=complete,
+            interrupted=interrupted,
+            grammar_coverage=grammar_coverage_summary(self.stats.features),
+        )
+        write_report(self.out, summary, findings)
+        write_json_atomic(
+            self.out / STATE_FILE,
+            {
+                "config": self.cfg.to_json_obj(),
+                "completed": sorted(self.completed),
+                "elapsed_s": round(self.elapsed, 3),
+                "started_at": self.started_at,
+                "engine_versions": self.engine_versions,
+                "stats": {
+                    "cases": self.stats.cases,
+                    "datasets": self.stats.datasets,
+                    "verdicts": dict(self.stats.verdicts),
+                    "engine_seconds": self.stats.engine_seconds,
+                    "features": dict(self.stats.features),
+                    "invalid_queries": self.stats.invalid_queries,
+                    "throughput": [asdict(t) for t in self.stats.throughput],
+                },
+            },
+        )
+        return summary
+
+
+class _Display:
+    """A rich live line (or plain log lines when not a terminal / --no-progress)."""
+
+    def __init__(self, run: _Run, enabled: bool) -> None:
+        self.run = run
+        self.live: Any = None
+        self.last_plain = 0.0
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.live import Live
+
+            self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=False)
+
+    def _line(self) -> str:
+        r = self.run
+        s = r.stats
+        v = s.verdicts
+        rate = s.cases / r.elapsed if r.elapsed > 0 else 0.0
+        budget = r.cfg.budget
+        of = f"/{budget.cases}" if budget.cases else ""
+        lim = f"/{budget.seconds:.0f}s" if budget.seconds else ""
+        return (
+            f"elapsed {r.elapsed:6.1f}s{lim}  cases {s.cases}{of} ({rate:,.0f}/s)  "
+            f"divergences {v.get('divergence', 0)}  signatures {len(r.findings)}  "
+            f"expected {v.get('expected', 0)}  unsupported {v.get('unsupported', 0)}  "
+            f"engine failures {v.get('engine_failure', 0)}"
+        )
+
+    def _render(self) -> Any:
+        from rich.text import Text
+
+        return Text(self._line())
+
+    def __enter__(self) -> _Display:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def update(self) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+        elif time.monotonic() - self.last_plain >= 10.0:
+            self.last_plain = time.monotonic()
+            print(self._line(), file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+            self.live.__exit__(*exc)
+        else:
+            print(self._line(), file=sys.stderr, flush=True)
+
+
+def run_campaign(cfg: CampaignConfig, progress: bool = True, resume_state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run a campaign to its budget (or Ctrl-C); returns the final summary dict."""
+    if resume_state is None and (cfg.out / STATE_FILE).exists():
+        cfg, resume_state = CampaignConfig.load_state(cfg.out)
+    run = _Run(cfg, resume_state)
+    print(
+        f"promfuzz run {cfg.run_id}: {cfg.reference} vs {', '.join(cfg.targets)}, seed {cfg.seed}, "
+        f"budget {cfg.budget}, {cfg.workers} worker(s), shard {cfg.shard[0]}/{cfg.shard[1]}; report in {cfg.out}/",
+        file=sys.stderr,
+        flush=True,
+    )
+    ctx = mp.get_context("spawn")
+    events: Any = ctx.Queue()
+    stop = ctx.Event()
+    skip = frozenset(run.completed)
+    procs = [
+        ctx.Process(target=_worker_main, args=(cfg, w, skip, events, stop), name=f"promfuzz-worker-{w}", daemon=False)
+        for w in range(cfg.workers)
+    ]
+    interrupts = 0
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        stop.set()
+        if interrupts == 1:
+            print("\npromfuzz: stopping after the current datasets (Ctrl-C again to stop now)", file=sys.stderr)
+        else:
+            raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGINT, on_sigint)
+    old_term = signal.signal(signal.SIGTERM, on_sigint)
+    alive = set(range(cfg.workers))
+    errors: list[str] = []
+    interrupted = False
+    last_report = time.monotonic()
+    last_sample = 0.0
+    try:
+        for p in procs:
+            p.start()
+        with _Display(run, progress) as display:
+            while alive:
+                try:
+                    ev = events.get(timeout=0.25)
+                except queue_mod.Empty:
+                    ev = None
+                if ev is not None:
+                    if ev[0] == "exit":
+                        alive.discard(ev[1])
+                    elif ev[0] == "error":
+                        errors.append(f"worker {ev[1]}: {ev[2]}")
+                    else:
+                        run.handle(ev)
+                if cfg.budget.seconds is not None and run.elapsed >= cfg.budget.seconds:
+                    stop.set()
+                if not any(p.is_alive() for p in procs) and events.empty():
+                    break
+                now = time.monotonic()
+                if now - last_sample >= 1.0:
+                    last_sample = now
+                    run.sample_throughput()
+                    display.update()
+                if now - last_report >= REPORT_EVERY_S:
+                    last_report = now
+                    run.write(complete=False, interrupted=False)
+    except KeyboardInterrupt:
+        interrupted = True
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+    finally:
+        signal.signal(signal.SIGINT, old)
+        signal.signal(signal.SIGTERM, old_term)
+        # Drain what the workers sent before they exited.
+        with contextlib.suppress(Exception):
+            while True:
+                ev = events.get_nowait()
+                if ev[0] not in ("exit", "error"):
+                    run.handle(ev)
+                elif ev[0] == "error":
+                    errors.append(f"worker {ev[1]}: {ev[2]}")
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+        interrupted = interrupted or interrupts > 0
+        run.sample_throughput()
+        summary = run.write(complete=not interrupted and not errors, interrupted=interrupted)
+    for e in errors:
+        print(f"promfuzz: {e}", file=sys.stderr)
+    if errors and not run.stats.cases:
+        raise ConfigError("every worker failed; see the messages above")
+    _print_summary(summary, cfg.out)
+    return summary
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    c = summary["counts"]
+    print(
+        f"\n{c['cases']} cases in {summary['wall_seconds']:.1f}s ({summary['cases_per_second']:.0f}/s), "
+        f"verdicts {c['by_verdict']}, {summary['distinct_signatures']} distinct signature(s), "
+        f"engine share {summary['engine_share'] * 100:.0f}%",
+        file=sys.stderr,
+    )
+    for s in summary["signatures"]:
+        print(f"  [{s['verdict']}] {s['key']} x{s['occurrences']}: {s['query']}", file=sys.stderr)
+    print(f"report: {out / 'index.html'}", file=sys.stderr)
+
+
+__all__ = ["CampaignConfig", "run_campaign", "dataset_seed", "shard_indices", "plan_cases", "replace"]

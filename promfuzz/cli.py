@@ -1,0 +1,235 @@
+"""The ``promfuzz`` command line.
+
+Every subcommand is a thin layer over a public function; see ``promfuzz <command> --help``.
+Errors that promfuzz raises on purpose (bad files, unknown engines, missing host builds)
+print one clear line and exit with status 2; divergences found exit with status 1 where a
+command promises it (``run --fail-on-divergence``, ``replay``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from promfuzz.errors import PromfuzzError
+
+EPILOG = """\
+engines: prometheus (upstream engine, in-process), mqe and mimir-prometheus (Grafana Mimir's
+streaming engine and its Prometheus fork, in-process), thanos and thanos-prometheus (Thanos
+engine, in-process), prometheus-live (a real Prometheus server started by promfuzz, data loaded
+by remote write), http:<url>[?loader=remote_write|victoriametrics_import|none] (any
+Prometheus-compatible target; auth from PROMFUZZ_HTTP_BEARER_TOKEN / PROMFUZZ_HTTP_BASIC_AUTH,
+tenant from PROMFUZZ_HTTP_TENANT).
+"""
+
+
+def _add_engine_args(p: argparse.ArgumentParser, target_default: str | None = "mqe", many: bool = False) -> None:
+    p.add_argument("--reference", default="prometheus", metavar="ENGINE", help="reference engine (default: prometheus)")
+    if many:
+        p.add_argument("--target", action="append", metavar="ENGINE",
+                       help=f"engine under test; repeat for several (default: {target_default})")
+    else:
+        p.add_argument("--target", default=target_default, metavar="ENGINE",
+                       help=f"engine under test (default: {target_default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="promfuzz",
+        description="Fuzz and differential correctness suite for PromQL engines.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("engines", help="list the engines that can run here, their versions and build state")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("generate", help="print generated cases (query, params, dataset) for people to read")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=int, default=5)
+
+    p = sub.add_parser("coverage", help="grammar coverage of N generated cases, and the share that parses")
+    p.add_argument("--cases", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-host", action="store_true", help="skip the parse check in the prometheus host")
+
+    p = sub.add_parser(
+        "run",
+        help="a fuzz campaign: generate cases, run them on reference and targets, judge, shrink, store",
+        description="Run a fuzz campaign. Ctrl-C stops cleanly: the corpus is flushed and the report written.",
+    )
+    _add_engine_args(p, many=True)
+    p.add_argument("--budget", default="2m", help="wall time (90s, 10m, 1h) or a case count (5000); default 2m")
+    p.add_argument("--seed", type=int, default=None, help="run seed (default: derived from the clock, printed)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument("--shard", default="0/1", help="i/n: run only shard i of n (disjoint seeds across shards)")
+    p.add_argument("--oracles", default="differential",
+                   help="comma-separated: differential, metamorphic, performance (default: differential)")
+    p.add_argument("--corpus", default="corpus", type=Path, help="regression corpus folder (default: corpus/)")
+    p.add_argument("--out", default=None, type=Path, help="report folder (default: reports/<run-id>/)")
+    p.add_argument("--resume", default=None, type=Path, metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--queries-per-dataset", type=int, default=200, help="queries run on each generated dataset")
+    p.add_argument("--no-shrink", action="store_true", help="store raw divergences without shrinking")
+    p.add_argument("--fail-on-divergence", action="store_true", help="exit 1 if any divergence was found")
+    p.add_argument("--no-progress", action="store_true", help="plain log lines instead of the live display")
+
+    p = sub.add_parser("replay", help="replay corpus cases or promqltest files against an engine")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=".test files or corpus folders")
+    p.add_argument("--engine", required=True, help="engine to check")
+    p.add_argument("--against", default=None, help="compare live with this engine instead of the files' expectations")
+    p.add_argument("--out", default=None, type=Path, help="write a JSON report here")
+    p.add_argument("--no-fail", action="store_true", help="exit 0 even if cases fail")
+    p.add_argument("--verbose", "-v", action="store_true", help="show every failing case's diff")
+
+    p = sub.add_parser("shrink", help="shrink one case (a corpus .test file) while its divergence keeps its signature")
+    p.add_argument("case", type=Path, help="a .test file with one load and one eval")
+    _add_engine_args(p)
+    p.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60)")
+    p.add_argument("--out", default=None, type=Path, help="write the shrunk case here (default: stdout)")
+
+    p = sub.add_parser("report", help="rebuild the report of run folders; with several, show the trend")
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+
+    p = sub.add_parser("bench", help="benchmarks that print numbers (never pass/fail)")
+    bsub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    b = bsub.add_parser("throughput", help="differential cases per second, and the share of time in the engines")
+    _add_engine_args(b)
+    b.add_argument("--workers", type=int, default=1)
+    b.add_argument("--budget", default="30s")
+    b.add_argument("--seed", type=int, default=1)
+
+    p = sub.add_parser("atheris", help="drive the generators from atheris (coverage-guided) bytes")
+    _add_engine_args(p)
+    p.add_argument("libfuzzer_args", nargs=argparse.REMAINDER, help="arguments after -- go to libFuzzer")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(_dispatch(args) or 0)
+    except PromfuzzError as e:
+        print(f"promfuzz: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("promfuzz: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    handler = globals()[f"_cmd_{args.command}"]
+    return int(handler(args) or 0)
+
+
+def _cmd_engines(args: argparse.Namespace) -> int:
+    from promfuzz.engines.registry import available_engines
+
+    infos = available_engines()
+    if args.json:
+        print(json.dumps([i.to_json_obj() for i in infos], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("engine", "kind", "built", "versions", "how to build")
+    for i in infos:
+        d = i.to_json_obj()
+        versions = ", ".join(f"{k.rsplit('/', 1)[-1]} {v}" for k, v in (d.get("versions") or {}).items())
+        t.add_row(d["name"], d.get("kind", ""), "yes" if d.get("built") else "no", versions, d.get("build_hint") or "")
+    Console().print(t)
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from promfuzz.generators.cases import format_cases
+
+    print(format_cases(args.seed, args.count), end="")
+    return 0
+
+
+def _cmd_coverage(args: argparse.Namespace) -> int:
+    from promfuzz.generators.coverage import coverage_report, format_coverage
+
+    report = coverage_report(args.cases, args.seed, check_host=not args.no_host)
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else format_coverage(report))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from promfuzz.campaign import CampaignConfig, run_campaign
+
+    cfg = CampaignConfig.from_args(args)
+    summary = run_campaign(cfg, progress=not args.no_progress)
+    if args.fail_on_divergence and summary.get("counts", {}).get("by_verdict", {}).get("divergence", 0):
+        return 1
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from promfuzz.corpus.replay import format_report, replay
+    from promfuzz.engines.registry import open_engine
+
+    engine = open_engine(args.engine)
+    against = open_engine(args.against) if args.against else None
+    try:
+        report = replay(args.paths, engine, against=against)
+    finally:
+        engine.close()
+        if against is not None:
+            against.close()
+    print(format_report(report, verbose=args.verbose))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report.to_json_obj(), indent=2) + "\n", encoding="utf-8")
+    return 0 if args.no_fail or report.failed == 0 else 1
+
+
+def _cmd_shrink(args: argparse.Namespace) -> int:
+    from promfuzz.shrink.cli import shrink_file
+
+    text = shrink_file(args.case, args.reference, args.target, seconds=args.seconds)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from promfuzz.reports.writer import load_run, trend, write_report
+
+    runs = []
+    for folder in args.runs:
+        summary, findings = load_run(folder)
+        if not summary:
+            raise PromfuzzError(f"{folder}: no summary.json (not a promfuzz run folder)")
+        runs.append((folder, summary, findings))
+    tr = trend([(str(s.get("run_id", f)), s) for f, s, _ in runs]) if len(runs) > 1 else None
+    last_folder, last_summary, last_findings = runs[-1]
+    write_report(last_folder, last_summary, last_findings, trend=tr)
+    print(f"report: {last_folder / 'index.html'}")
+    if tr:
+        print(f"new: {len(tr['new'])}  still failing: {len(tr['still_failing'])}  fixed: {len(tr['fixed'])}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from promfuzz import bench
+
+    return int(bench.run(args) or 0)
+
+
+def _cmd_atheris(args: argparse.Namespace) -> int:
+    from promfuzz.atheris_driver import run_atheris
+
+    extra = [a for a in args.libfuzzer_args if a != "--"]
+    return run_atheris(args.reference, args.target, extra)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
