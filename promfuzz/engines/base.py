@@ -1,0 +1,166 @@
+"""The :class:`Engine` protocol every engine implements, and small shared helpers.
+
+An engine loads a :class:`~promfuzz.model.Dataset` and answers queries with
+:class:`~promfuzz.model.Result` objects. Whatever goes wrong while answering a query
+(a crash, a hang, a timeout, a refused connection) is reported *inside* the Result
+(outcome ``engine_failure`` or ``timeout``), never raised: the suite compares results,
+it does not handle exceptions. Only setup problems (a missing binary, a target that
+cannot be reached at all, a dataset the engine refuses to load) raise
+:class:`~promfuzz.errors.EngineError` subclasses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Literal, Protocol, runtime_checkable
+
+from promfuzz.errors import EngineError
+from promfuzz.model import Dataset, EvalParams, Result
+
+DEFAULT_QUERY_TIMEOUT_S = 10.0
+"""Per-query timeout passed to an engine when the caller gives none (the hosts' default)."""
+
+
+class EngineLoadError(EngineError):
+    """An engine refused or failed to load a dataset (a setup problem, not a query result)."""
+
+
+@dataclass(frozen=True)
+class LoadInfo:
+    """What a ``load`` did.
+
+    ``reused`` is true when the data was already there (same fingerprint in the same
+    process), so nothing was sent. ``load_ns`` is the engine's own figure when it reports
+    one, ``wall_ns`` the client's.
+    """
+
+    engine: str
+    fingerprint: str
+    series: int
+    floats: int
+    histograms: int
+    wall_ns: int
+    load_ns: int = 0
+    reused: bool = False
+
+
+EngineKind = Literal["host", "live", "http"]
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """One row of ``promfuzz engines``: what an engine name is and whether it can run here."""
+
+    name: str
+    kind: EngineKind
+    binary: str | None
+    built: bool
+    versions: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+    def to_json_obj(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "binary": self.binary,
+            "built": self.built,
+            "versions": dict(self.versions),
+            "note": self.note,
+        }
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Anything that can load a dataset and answer PromQL queries."""
+
+    name: str
+
+    def load(self, dataset: Dataset) -> LoadInfo:
+        """Replace the engine's data with ``dataset``."""
+        ...
+
+    def query(self, text: str, params: EvalParams, timeout_s: float | None = None) -> Result:
+        """Evaluate one query; never raises for a query-time failure."""
+        ...
+
+    def query_many(
+        self, items: Sequence[tuple[str, EvalParams]], timeout_s: float | None = None
+    ) -> list[Result]:
+        """Evaluate many queries (batched where the engine can), results in input order."""
+        ...
+
+    def versions(self) -> dict[str, str]:
+        """Module/program versions behind this engine (for reports)."""
+        ...
+
+    def dump(self) -> Dataset | None:
+        """Every stored sample read back, or None when the engine cannot tell."""
+        ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Engine: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class EngineBase:
+    """Shared plumbing: context manager and a sequential ``query_many``."""
+
+    name: str
+
+    def query(self, text: str, params: EvalParams, timeout_s: float | None = None) -> Result:
+        raise NotImplementedError
+
+    def query_many(
+        self, items: Sequence[tuple[str, EvalParams]], timeout_s: float | None = None
+    ) -> list[Result]:
+        return [self.query(text, params, timeout_s) for text, params in items]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> EngineBase:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def query_params(params: EvalParams, timeout_s: float) -> dict[str, str]:
+    """The Prometheus HTTP API parameters for ``params`` (without the query text)."""
+    from promfuzz.model import ms_to_api_time
+
+    out: dict[str, str]
+    if params.is_range:
+        out = {
+            "start": ms_to_api_time(params.start_ms),
+            "end": ms_to_api_time(params.end_ms),
+            "step": ms_to_api_time(params.step_ms),
+        }
+    else:
+        out = {"time": ms_to_api_time(params.time_ms)}
+    out["timeout"] = format_timeout(timeout_s)
+    return out
+
+
+def format_timeout(timeout_s: float) -> str:
+    """A timeout as Prometheus reads it: float seconds (``"10"``, ``"0.25"``)."""
+    ms = max(1, round(timeout_s * 1000))
+    return f"{ms // 1000}.{ms % 1000:03d}" if ms % 1000 else str(ms // 1000)
+
+
+def api_path(params: EvalParams) -> str:
+    return "/api/v1/query_range" if params.is_range else "/api/v1/query"
