@@ -1,0 +1,715 @@
+"""The core comparator: do two engines' answers to one query truly differ?
+
+Every oracle ends here. :func:`compare_results` takes the query (text, or an already
+analysed :class:`~promfuzz.oracles._query.QueryShape`), the evaluation parameters and two
+:class:`~promfuzz.model.Result` objects (reference first) and returns a
+:class:`Comparison` listing each :class:`Difference` with a category.
+
+Rules (PROMQL-NOTES section 2):
+
+* **Series** are matched by label set. An empty label value is the label's absence; a
+  nil and an empty label set are the same. A label created by ``count_values`` holds a
+  float rendered as text, so its values compare as numbers (``"1"`` == ``"1.0"``).
+* **Points** are matched by timestamp (a point on one side only is a ``timestamp``
+  difference).
+* **Floats** are equal when ``|a-b| <= max(rel_tol * max(|a|,|b|), abs_tol)``, defaults
+  ``rel_tol=1e-10`` (what Mimir's and Thanos's own differential tests use: it absorbs
+  the last-digit noise of a different summation order and nothing bigger) and
+  ``abs_tol=1e-12`` (a floor so ``5.5e-17`` vs ``0`` -- cancellation noise -- is equal).
+  NaN equals NaN, but the stale marker equals only itself; infinities must match in
+  sign; ``-0`` equals ``0``.
+* **Native histograms** compare count, sum and the API bucket list (boundary rule,
+  bounds, count; zero-length spans never show in that form). The counter-reset hint is
+  compared only when both sides carry the ``full`` form and both set a hint other than
+  ``unknown``.
+* **Order** matters only for an instant query whose top node (through parentheses) is
+  ``sort``/``sort_desc`` (the sequence of values must agree; series with equal values may
+  come in any order), ``sort_by_label``/``sort_by_label_desc`` (the sequence of the sort
+  labels' values must agree), or ``topk``/``bottomk`` (the values within each group must
+  come in the same order; groups are unordered).
+* **topk / bottomk / limitk ties**: a pick is accepted when, per evaluation step and
+  group, both sides chose the same number of series, the series chosen by both carry
+  equal values, and all series chosen by only one side carry one single value -- the
+  tie. When ``topk`` is the query's top node it is also checked that the tie value is the
+  group's boundary (the smallest chosen value for ``topk``, the largest for ``bottomk``;
+  NaN counts as the worst value). The same check is sound when ``topk`` is wrapped only in
+  *tie-transparent* operations (element-wise functions such as ``abs`` or ``clamp``, unary
+  minus, arithmetic or comparison with a number literal): equal inputs give equal outputs,
+  so a tie stays a tie, though the boundary can no longer be located (``abs`` is not
+  monotone) and only the single-value condition is checked. For ``limitk`` any pick is
+  valid: only the counts and the values of common series are checked. When a ``topk`` &
+  co sits deeper (``sum(topk(...))``, ``topk(...) + on() x``) no local check is sound:
+  differences are reported as usual and :attr:`Comparison.tie_sensitive` is set so the
+  caller can tell them apart (the differential oracle puts it into the signature).
+* **Errors** compare by class (``parse``, ``bad_data``, ``execution``, ``timeout``,
+  ``engine_failure``, ``unsupported``; see :func:`error_class`). Messages are compared
+  only when asked, after normalisation: positions stripped, and messages whose example
+  series come in map order (many-to-many matching, duplicate label sets) reduced to
+  their kind.
+* **Annotations** (warnings and infos) compare as multisets; mode ``ignore_positions``
+  (default) strips positions such as ``(1:25)``, ``exact`` keeps them, ``ignore`` skips
+  annotations. The HTTP API keeps at most 10 of each, picked from a map: when a side is at
+  that cap, only "the capped side is a subset of the other" is checked.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from promfuzz.errors import ConfigError
+from promfuzz.model import (
+    EvalParams,
+    Labels,
+    Point,
+    PointValue,
+    Result,
+    ResultHistogram,
+    ResultSeries,
+    encode_float,
+    is_stale,
+    labels_str,
+)
+from promfuzz.oracles._query import QueryShape, SelectK, analyze
+
+AnnotationMode = Literal["exact", "ignore_positions", "ignore"]
+
+CATEGORIES = (
+    "unsupported",
+    "error_vs_result",
+    "error_class",
+    "error_message",
+    "type",
+    "duplicate_series",
+    "missing_series",
+    "extra_series",
+    "timestamp",
+    "value",
+    "histogram",
+    "string",
+    "order",
+    "annotations",
+)
+"""Difference categories, most significant first (the first one present is the primary)."""
+
+ERROR_CLASSES = ("parse", "bad_data", "execution", "timeout", "engine_failure", "unsupported")
+
+
+@dataclass(frozen=True)
+class ComparisonConfig:
+    """How strict the comparison is. Defaults suit engines that should agree exactly.
+
+    ``rel_tol``/``abs_tol``: float tolerance (see the module doc). ``annotations``: ``exact``
+    | ``ignore_positions`` | ``ignore``. ``compare_error_messages``: compare normalised
+    messages when both sides fail with the same class. ``check_order``: apply the order
+    rules. ``annotation_cap``: the HTTP API's per-kind cap (None: no cap).
+    ``max_differences``: stop listing after this many (the comparison is still unequal).
+    """
+
+    rel_tol: float = 1e-10
+    abs_tol: float = 1e-12
+    annotations: AnnotationMode = "ignore_positions"
+    compare_error_messages: bool = False
+    check_order: bool = True
+    annotation_cap: int | None = 10
+    max_differences: int = 100
+
+    def __post_init__(self) -> None:
+        if not (self.rel_tol >= 0 and self.abs_tol >= 0):
+            raise ConfigError(f"tolerances must be >= 0 (rel_tol={self.rel_tol}, abs_tol={self.abs_tol})")
+        if self.annotations not in ("exact", "ignore_positions", "ignore"):
+            raise ConfigError(f"annotations must be exact, ignore_positions or ignore, not {self.annotations!r}")
+        if self.max_differences < 1:
+            raise ConfigError("max_differences must be >= 1")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the target's answer differs from the reference's.
+
+    ``detail`` refines the category (e.g. ``warning_missing`` for annotations, the error
+    classes ``execution->ok`` for ``error_vs_result``); ``ref``/``tgt`` are short printable
+    forms of the two sides; ``rel_diff`` is the relative float difference when it applies.
+    """
+
+    category: str
+    message: str
+    labels: Labels | None = None
+    t: int | None = None
+    ref: str = ""
+    tgt: str = ""
+    detail: str = ""
+    rel_diff: float | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    query: str
+    differences: tuple[Difference, ...]
+    notes: tuple[str, ...] = ()
+    ref_error_class: str | None = None
+    tgt_error_class: str | None = None
+    tie_sensitive: bool = False  # a nested topk & co might explain the differences
+    truncated: bool = False
+    ref: Result | None = field(default=None, repr=False, compare=False)
+    tgt: Result | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def equal(self) -> bool:
+        return not self.differences
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        present = {d.category for d in self.differences}
+        return tuple(c for c in CATEGORIES if c in present) + tuple(sorted(present - set(CATEGORIES)))
+
+    @property
+    def primary_category(self) -> str | None:
+        cats = self.categories
+        return cats[0] if cats else None
+
+    def summary(self, limit: int = 10) -> str:
+        lines = [d.message for d in self.differences[:limit]]
+        if len(self.differences) > limit:
+            lines.append(f"... and {len(self.differences) - limit} more")
+        return "\n".join(lines)
+
+    def diff_text(self, max_series: int = 20) -> str:
+        """Human-readable diff (deepdiff of the parts that differ), for reports."""
+        return diff_text(self, max_series)
+
+
+# --------------------------------------------------------------------------- floats
+
+
+def floats_equal(a: float, b: float, rel_tol: float = 1e-10, abs_tol: float = 1e-12) -> bool:
+    if a == b:
+        return True
+    if a != a or b != b:
+        return a != a and b != b and is_stale(a) == is_stale(b)
+    if math.isinf(a) or math.isinf(b):
+        return False
+    d = abs(a - b)
+    return d <= abs_tol or d <= rel_tol * max(abs(a), abs(b))
+
+
+def _rel_diff(a: float, b: float) -> float | None:
+    if math.isnan(a) or math.isnan(b) or math.isinf(a) or math.isinf(b):
+        return None
+    m = max(abs(a), abs(b))
+    return abs(a - b) / m if m else 0.0
+
+
+def fmt_value(v: PointValue | None) -> str:
+    if v is None:
+        return "<none>"
+    if isinstance(v, ResultHistogram):
+        b = " ".join(f"{x.boundary}:[{encode_float(x.lower)},{encode_float(x.upper)}]={encode_float(x.count)}"
+                     for x in v.buckets)
+        return f"{{count:{encode_float(v.count)} sum:{encode_float(v.sum)} buckets:{b}}}"
+    return encode_float(float(v))
+
+
+# --------------------------------------------------------------------------- errors
+
+_POSITION_RE = re.compile(r"\s*\(\d+:\d+\)")
+_LEADING_POS_RE = re.compile(r"^\d+:\d+:\s*")
+_ERROR_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("many_to_many", re.compile(r"many-to-many matching not allowed|found duplicate series for the match group")),
+    ("duplicate_labelset", re.compile(r"vector cannot contain metrics with the same labelset|same labelset")),
+    ("too_many_samples", re.compile(r"query processing would load too many samples")),
+)
+
+
+def error_class(r: Result) -> str | None:
+    """The error class of a result (None when it is an answer)."""
+    if r.outcome == "ok":
+        return None
+    if r.outcome in ("unsupported", "timeout", "engine_failure"):
+        return r.outcome
+    et = r.error.error_type if r.error else ""
+    msg = r.error.message if r.error else ""
+    if et == "unsupported":
+        return "unsupported"
+    if et in ("timeout", "canceled"):
+        return "timeout"
+    if et in ("engine_panic", "engine_failure", "internal", "unavailable"):
+        return "engine_failure"
+    if et == "bad_data":
+        return "parse" if "parse error" in msg else "bad_data"
+    return "execution"
+
+
+def error_kind(message: str) -> str:
+    """A message normalised for comparison: messages that list example series in map
+    order reduce to their kind; others lose positions."""
+    for kind, pattern in _ERROR_KINDS:
+        if pattern.search(message):
+            return kind
+    return _LEADING_POS_RE.sub("", _POSITION_RE.sub("", message)).strip()
+
+
+# --------------------------------------------------------------------------- annotations
+
+
+def normalize_annotation(text: str, mode: AnnotationMode) -> str:
+    return text if mode == "exact" else _POSITION_RE.sub("", text).strip()
+
+
+def _compare_annotation_kind(
+    kind: str, ref: Sequence[str], tgt: Sequence[str], config: ComparisonConfig, out: list[Difference]
+) -> None:
+    r = Counter(normalize_annotation(a, config.annotations) for a in ref)
+    t = Counter(normalize_annotation(a, config.annotations) for a in tgt)
+    if r == t:
+        return
+    cap = config.annotation_cap
+    if cap is not None and (len(ref) >= cap or len(tgt) >= cap):
+        # A capped side shows an arbitrary subset: only check it is one.
+        if len(ref) >= cap and len(tgt) >= cap:
+            return
+        small, big = (r, t) if len(ref) >= cap else (t, r)
+        if not (small - big):
+            return
+    for text, n in sorted((r - t).items()):
+        out.append(Difference("annotations", f"{kind} only in reference (x{n}): {text}", ref=text,
+                              detail=f"{kind}_missing"))
+    for text, n in sorted((t - r).items()):
+        out.append(Difference("annotations", f"{kind} only in target (x{n}): {text}", tgt=text,
+                              detail=f"{kind}_extra"))
+
+
+# --------------------------------------------------------------------------- values
+
+
+class _Collector:
+    """Gathers differences up to the configured limit."""
+
+    def __init__(self, config: ComparisonConfig) -> None:
+        self.config = config
+        self.items: list[Difference] = []
+        self.notes: list[str] = []
+        self.truncated = False
+
+    def add(self, d: Difference) -> None:
+        if len(self.items) < self.config.max_differences:
+            self.items.append(d)
+        else:
+            self.truncated = True
+
+    def extend(self, ds: Iterable[Difference]) -> None:
+        for d in ds:
+            self.add(d)
+
+
+def _hist_diff(a: ResultHistogram, b: ResultHistogram, cfg: ComparisonConfig) -> str | None:
+    rt, at = cfg.rel_tol, cfg.abs_tol
+    if not floats_equal(a.count, b.count, rt, at):
+        return "count"
+    if not floats_equal(a.sum, b.sum, rt, at):
+        return "sum"
+    if len(a.buckets) != len(b.buckets):
+        return "bucket list length"
+    for x, y in zip(a.buckets, b.buckets, strict=True):
+        if x.boundary != y.boundary:
+            return "bucket boundary rule"
+        if not (floats_equal(x.lower, y.lower, rt, at) and floats_equal(x.upper, y.upper, rt, at)):
+            return "bucket bounds"
+        if not floats_equal(x.count, y.count, rt, at):
+            return "bucket count"
+    if a.full is not None and b.full is not None:
+        ha, hb = a.full.counter_reset_hint, b.full.counter_reset_hint
+        if ha != "unknown" and hb != "unknown" and ha != hb:
+            return "counter reset hint"
+    return None
+
+
+def _value_diff(
+    labels: Labels, t: int, a: PointValue, b: PointValue, cfg: ComparisonConfig
+) -> Difference | None:
+    if isinstance(a, ResultHistogram) or isinstance(b, ResultHistogram):
+        if not (isinstance(a, ResultHistogram) and isinstance(b, ResultHistogram)):
+            return Difference("histogram", f"{labels_str(labels)} @{t}: float vs histogram: {fmt_value(a)} vs "
+                              f"{fmt_value(b)}", labels, t, fmt_value(a), fmt_value(b), detail="float_vs_histogram")
+        what = _hist_diff(a, b, cfg)
+        if what is None:
+            return None
+        return Difference("histogram", f"{labels_str(labels)} @{t}: histogram {what} differs: {fmt_value(a)} vs "
+                          f"{fmt_value(b)}", labels, t, fmt_value(a), fmt_value(b), detail=what.replace(" ", "_"))
+    fa, fb = float(a), float(b)
+    if floats_equal(fa, fb, cfg.rel_tol, cfg.abs_tol):
+        return None
+    ra, rb = encode_float(fa), encode_float(fb)
+    return Difference("value", f"{labels_str(labels)} @{t}: {ra} vs {rb}", labels, t, ra, rb,
+                      rel_diff=_rel_diff(fa, fb))
+
+
+def _has_hints(points: tuple[Point, ...]) -> bool:
+    # Histogram series are (nearly always) histogram throughout: look at the ends only.
+    return bool(points) and (isinstance(points[0].v, ResultHistogram) or isinstance(points[-1].v, ResultHistogram))
+
+
+def _exactly_equal(rp: tuple[Point, ...], tp: tuple[Point, ...]) -> bool:
+    """Bit-for-bit equal (bar -0/0) points; False is not conclusive (NaNs compare unequal)."""
+    if len(rp) != len(tp):
+        return False
+    try:
+        # Comparing the instance dicts skips one Python-level __eq__ call per point.
+        return [p.__dict__ for p in rp] == [p.__dict__ for p in tp]
+    except AttributeError:  # a slotted Point
+        return rp == tp
+
+
+def _compare_points(labels: Labels, rp: tuple[Point, ...], tp: tuple[Point, ...], col: _Collector) -> None:
+    cfg = col.config
+    if _exactly_equal(rp, tp) and not _has_hints(rp):
+        return  # exactly equal (NaN-free): the common case, fast
+    rd = {p.t: p.v for p in rp}
+    td = {p.t: p.v for p in tp}
+    for t in sorted(rd.keys() | td.keys()):
+        if t not in td:
+            col.add(Difference("timestamp", f"{labels_str(labels)}: point @{t} only in reference ({fmt_value(rd[t])})",
+                               labels, t, fmt_value(rd[t]), "", detail="missing_point"))
+        elif t not in rd:
+            col.add(Difference("timestamp", f"{labels_str(labels)}: point @{t} only in target ({fmt_value(td[t])})",
+                               labels, t, "", fmt_value(td[t]), detail="extra_point"))
+        else:
+            d = _value_diff(labels, t, rd[t], td[t], cfg)
+            if d is not None:
+                col.add(d)
+
+
+def _normalize_labels(labels: Labels, cv_labels: frozenset[str]) -> Labels:
+    out = labels
+    if any(v == "" for _, v in labels):
+        out = tuple((k, v) for k, v in labels if v != "")
+    if cv_labels and any(k in cv_labels for k, _ in out):
+        fixed = []
+        for k, v in out:
+            if k in cv_labels:
+                try:
+                    v = encode_float(float(v))
+                except ValueError:
+                    pass
+            fixed.append((k, v))
+        out = tuple(fixed)
+    return out
+
+
+def _index(series: Sequence[ResultSeries], cv_labels: frozenset[str], side: str,
+           col: _Collector) -> dict[Labels, ResultSeries]:
+    out: dict[Labels, ResultSeries] = {}
+    for s in series:
+        key = _normalize_labels(s.labels, cv_labels)
+        if key in out:
+            col.add(Difference("duplicate_series", f"{side} returned {labels_str(key)} twice", key, detail=side))
+            continue
+        out[key] = s if key == s.labels else ResultSeries(key, s.points)
+    return out
+
+
+def _group_key(labels: Labels, sk: SelectK) -> Labels:
+    if sk.grouping == "by":
+        wanted = set(sk.labels)
+        return tuple((k, v) for k, v in labels if k in wanted)
+    if sk.grouping == "without":
+        drop = set(sk.labels) | {"__name__"}
+        return tuple((k, v) for k, v in labels if k not in drop)
+    return ()
+
+
+def _is_worse(v: float, than: float, op: str) -> bool:
+    """Would ``v`` rank behind ``than`` in ``op`` (NaN ranks last)?"""
+    if math.isnan(than):
+        return False
+    if math.isnan(v):
+        return True
+    return v < than if op == "topk" else v > than
+
+
+def _compare_select_k(
+    sk: SelectK, ref: dict[Labels, ResultSeries], tgt: dict[Labels, ResultSeries], col: _Collector
+) -> None:
+    cfg = col.config
+
+    def by_step(idx: dict[Labels, ResultSeries]) -> dict[tuple[int, Labels], dict[Labels, PointValue]]:
+        out: dict[tuple[int, Labels], dict[Labels, PointValue]] = {}
+        for labels, s in idx.items():
+            g = _group_key(labels, sk)
+            for p in s.points:
+                out.setdefault((p.t, g), {})[labels] = p.v
+        return out
+
+    rs, ts = by_step(ref), by_step(tgt)
+    for key in sorted(rs.keys() | ts.keys()):
+        t, g = key
+        r, x = rs.get(key, {}), ts.get(key, {})
+        for labels in sorted(r.keys() & x.keys()):
+            d = _value_diff(labels, t, r[labels], x[labels], cfg)
+            if d is not None:
+                col.add(d)
+        only_r = sorted(r.keys() - x.keys())
+        only_t = sorted(x.keys() - r.keys())
+        if not only_r and not only_t:
+            continue
+        reason = _pick_problem(sk, r, x, only_r, only_t, cfg)
+        if reason is None:
+            col.notes.append(f"accepted {sk.op} tie pick @{t} group {labels_str(g)}: "
+                             f"{', '.join(labels_str(lb) for lb in only_t)} for "
+                             f"{', '.join(labels_str(lb) for lb in only_r)}")
+            continue
+        for lb in only_r:
+            col.add(Difference("missing_series", f"{labels_str(lb)} @{t} only in reference ({fmt_value(r[lb])}); "
+                               f"not a valid {sk.op} pick: {reason}", lb, t, fmt_value(r[lb]), "",
+                               detail=f"{sk.op}_pick"))
+        for lb in only_t:
+            col.add(Difference("extra_series", f"{labels_str(lb)} @{t} only in target ({fmt_value(x[lb])}); "
+                               f"not a valid {sk.op} pick: {reason}", lb, t, "", fmt_value(x[lb]),
+                               detail=f"{sk.op}_pick"))
+
+
+def _pick_problem(sk: SelectK, r: Mapping[Labels, PointValue], x: Mapping[Labels, PointValue],
+                  only_r: list[Labels], only_t: list[Labels], cfg: ComparisonConfig) -> str | None:
+    if len(r) != len(x):
+        return f"the reference chose {len(r)} series in the group, the target {len(x)}"
+    if sk.op == "limitk":
+        return None
+    swapped = [r[lb] for lb in only_r] + [x[lb] for lb in only_t]
+    if any(isinstance(v, ResultHistogram) for v in swapped):
+        return "histogram samples cannot tie"
+    vals = [float(v) for v in swapped]  # type: ignore[arg-type]
+    tie = vals[0]
+    if not all(floats_equal(v, tie, cfg.rel_tol, cfg.abs_tol) for v in vals):
+        return "the swapped series do not all carry one tied value"
+    if sk.direct:
+        for v in list(r.values()) + list(x.values()):
+            if isinstance(v, ResultHistogram):
+                continue
+            fv = float(v)
+            if _is_worse(fv, tie, sk.op) and not floats_equal(fv, tie, cfg.rel_tol, cfg.abs_tol):
+                return f"the tied value {encode_float(tie)} is not the group's boundary ({encode_float(fv)} ranks lower)"
+    return None
+
+
+def _values_in_order(series: Sequence[ResultSeries], cv: frozenset[str], sk: SelectK | None
+                     ) -> dict[Labels, list[PointValue | None]]:
+    out: dict[Labels, list[PointValue | None]] = {}
+    for s in series:
+        g = _group_key(_normalize_labels(s.labels, cv), sk) if sk else ()
+        out.setdefault(g, []).append(s.points[0].v if s.points else None)
+    return out
+
+
+def _compare_order(shape: QueryShape, ref: Result, tgt: Result, col: _Collector) -> None:
+    cfg = col.config
+    cv = shape.count_values_labels
+    if shape.ordering in ("sort_by_label", "sort_by_label_desc"):
+        names = shape.sort_labels
+
+        def proj(s: ResultSeries) -> tuple[str, ...]:
+            d = dict(s.labels)
+            return tuple(d.get(n, "") for n in names)
+
+        rp = [proj(s) for s in ref.series]
+        tp = [proj(s) for s in tgt.series]
+        if rp != tp:
+            col.add(Difference("order", f"series order differs on labels {list(names)}: "
+                               f"reference {rp[:10]} vs target {tp[:10]}", detail=shape.ordering))
+        return
+    sk = shape.select_k if shape.ordering is None else None
+    rv, tv = _values_in_order(ref.series, cv, sk), _values_in_order(tgt.series, cv, sk)
+    for g in sorted(rv.keys() & tv.keys()):
+        a, b = rv[g], tv[g]
+        same = len(a) == len(b) and all(
+            (x is None and y is None)
+            or (x is not None and y is not None and (
+                (isinstance(x, ResultHistogram) and isinstance(y, ResultHistogram) and _hist_diff(x, y, cfg) is None)
+                or (not isinstance(x, ResultHistogram) and not isinstance(y, ResultHistogram)
+                    and floats_equal(float(x), float(y), cfg.rel_tol, cfg.abs_tol))))
+            for x, y in zip(a, b, strict=False)
+        )
+        if not same:
+            where = f" in group {labels_str(g)}" if g else ""
+            col.add(Difference(
+                "order",
+                f"values come in a different order{where}: reference "
+                f"{[fmt_value(v) for v in a[:10]]} vs target {[fmt_value(v) for v in b[:10]]}",
+                g or None, detail=shape.ordering or (sk.op if sk else ""),
+            ))
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _describe(r: Result) -> str:
+    if r.ok:
+        return f"{r.value_type} result"
+    cls = error_class(r)
+    msg = r.error.message if r.error else ""
+    return f"{cls} error: {msg}"
+
+
+def compare_results(
+    query: str | QueryShape,
+    params: EvalParams,
+    ref: Result,
+    tgt: Result,
+    config: ComparisonConfig | None = None,
+) -> Comparison:
+    """Compare the target's answer with the reference's (see the module doc for the rules)."""
+    cfg = config or ComparisonConfig()
+    shape = query if isinstance(query, QueryShape) else analyze(query)
+    col = _Collector(cfg)
+    rc, tc = error_class(ref), error_class(tgt)
+
+    def done(tie_sensitive: bool = False) -> Comparison:
+        return Comparison(
+            query=shape.text, differences=tuple(col.items), notes=tuple(col.notes),
+            ref_error_class=rc, tgt_error_class=tc, tie_sensitive=tie_sensitive and bool(col.items),
+            truncated=col.truncated, ref=ref, tgt=tgt,
+        )
+
+    # Outcomes ------------------------------------------------------------------
+    if rc is not None or tc is not None:
+        if tc == "unsupported" and rc != "unsupported":
+            col.add(Difference("unsupported", f"target does not support the query: {_describe(tgt)}",
+                               ref=_describe(ref), tgt=_describe(tgt), detail=f"{rc or 'ok'}->unsupported"))
+        elif rc is None or tc is None:
+            col.add(Difference("error_vs_result", f"reference gave {_describe(ref)}; target gave {_describe(tgt)}",
+                               ref=_describe(ref), tgt=_describe(tgt), detail=f"{rc or 'ok'}->{tc or 'ok'}"))
+        elif rc != tc:
+            col.add(Difference("error_class", f"reference failed with {_describe(ref)}; target with {_describe(tgt)}",
+                               ref=_describe(ref), tgt=_describe(tgt), detail=f"{rc}->{tc}"))
+        else:
+            if cfg.compare_error_messages and ref.error and tgt.error:
+                ka, kb = error_kind(ref.error.message), error_kind(tgt.error.message)
+                if ka != kb:
+                    col.add(Difference("error_message", f"{rc} messages differ: {ref.error.message!r} vs "
+                                       f"{tgt.error.message!r}", ref=ka, tgt=kb, detail=rc))
+            if cfg.annotations != "ignore":
+                _annotations(ref, tgt, col)
+        return done()
+
+    if ref.value_type != tgt.value_type:
+        col.add(Difference("type", f"reference returned a {ref.value_type}, target a {tgt.value_type}",
+                           ref=str(ref.value_type), tgt=str(tgt.value_type),
+                           detail=f"{ref.value_type}->{tgt.value_type}"))
+        if cfg.annotations != "ignore":
+            _annotations(ref, tgt, col)
+        return done()
+
+    # Values --------------------------------------------------------------------
+    if ref.value_type == "scalar":
+        a, b = ref.scalar, tgt.scalar
+        if a is None or b is None:
+            if a is not b:
+                col.add(Difference("value", f"scalar missing: {a} vs {b}", ref=str(a), tgt=str(b)))
+        elif a.t != b.t:
+            col.add(Difference("timestamp", f"scalar @{a.t} vs @{b.t}", t=a.t, ref=str(a.t), tgt=str(b.t)))
+        else:
+            d = _value_diff((), a.t, a.v, b.v, cfg)
+            if d is not None:
+                col.add(Difference("value", f"scalar @{a.t}: {d.ref} vs {d.tgt}", None, a.t, d.ref, d.tgt,
+                                   rel_diff=d.rel_diff))
+    elif ref.value_type == "string":
+        if ref.string != tgt.string:
+            col.add(Difference("string", f"string {ref.string!r} vs {tgt.string!r}", ref=str(ref.string),
+                               tgt=str(tgt.string)))
+    else:
+        cv = shape.count_values_labels
+        ri = _index(ref.series, cv, "reference", col)
+        ti = _index(tgt.series, cv, "target", col)
+        if shape.select_k is not None and shape.select_k.op in ("topk", "bottomk", "limitk"):
+            _compare_select_k(shape.select_k, ri, ti, col)
+        else:
+            missing = [k for k in ri if k not in ti]
+            extra = [k for k in ti if k not in ri]
+            for k in sorted(missing):
+                col.add(Difference("missing_series", f"{labels_str(k)} only in reference "
+                                   f"({_points_brief(ri[k].points)})", k, ref=_points_brief(ri[k].points)))
+            for k in sorted(extra):
+                col.add(Difference("extra_series", f"{labels_str(k)} only in target "
+                                   f"({_points_brief(ti[k].points)})", k, tgt=_points_brief(ti[k].points)))
+            for k, s in ri.items():
+                o = ti.get(k)
+                if o is not None:
+                    _compare_points(k, s.points, o.points, col)
+        ordered = shape.ordering is not None or (shape.select_k is not None and shape.select_k.direct
+                                                 and shape.select_k.op in ("topk", "bottomk"))
+        if cfg.check_order and ordered and not params.is_range and ref.value_type == "vector" and not col.items:
+            _compare_order(shape, ref, tgt, col)
+    if cfg.annotations != "ignore":
+        _annotations(ref, tgt, col)
+    return done(tie_sensitive=shape.nested_select_k)
+
+
+def _annotations(ref: Result, tgt: Result, col: _Collector) -> None:
+    if ref.warnings == tgt.warnings and ref.infos == tgt.infos:
+        return
+    out: list[Difference] = []
+    _compare_annotation_kind("warning", ref.warnings, tgt.warnings, col.config, out)
+    _compare_annotation_kind("info", ref.infos, tgt.infos, col.config, out)
+    col.extend(out)
+
+
+def _points_brief(points: Sequence[Point], limit: int = 3) -> str:
+    parts = [f"{fmt_value(p.v)}@{p.t}" for p in points[:limit]]
+    if len(points) > limit:
+        parts.append(f"... {len(points)} points")
+    return ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- diff text
+
+
+def _plain(r: Result | None, wanted: set[Labels] | None, max_series: int) -> dict[str, Any]:
+    if r is None:
+        return {}
+    out: dict[str, Any] = {"outcome": r.outcome, "type": r.value_type}
+    if r.error:
+        out["error"] = f"{error_class(r)}: {r.error.message}"
+    if r.series:
+        series: dict[str, Any] = {}
+        for s in r.series:
+            if wanted is not None and s.labels not in wanted:
+                continue
+            if len(series) >= max_series:
+                break
+            series[labels_str(s.labels)] = {str(p.t): fmt_value(p.v) for p in s.points}
+        out["series"] = series
+    if r.scalar is not None:
+        out["scalar"] = {str(r.scalar.t): fmt_value(r.scalar.v)}
+    if r.string is not None:
+        out["string"] = r.string
+    out["warnings"] = sorted(r.warnings)
+    out["infos"] = sorted(r.infos)
+    return out
+
+
+def diff_text(c: Comparison, max_series: int = 20) -> str:
+    """Header of differences, then deepdiff's account of the differing parts only."""
+    if c.equal:
+        return "no differences"
+    from deepdiff import DeepDiff
+
+    wanted = {d.labels for d in c.differences if d.labels is not None}
+    order_only = all(d.category == "order" for d in c.differences)
+    sel = None if (order_only or not wanted) else wanted
+    a, b = _plain(c.ref, sel, max_series), _plain(c.tgt, sel, max_series)
+    lines = [f"query: {c.query}", f"differences ({len(c.differences)}{'+' if c.truncated else ''}):"]
+    lines += [f"  [{d.category}] {d.message}" for d in c.differences[:20]]
+    if len(c.differences) > 20:
+        lines.append(f"  ... {len(c.differences) - 20} more")
+    dd = DeepDiff(a, b, verbose_level=2)
+    pretty = dd.pretty() if dd else ""
+    if pretty:
+        lines.append("deepdiff (reference -> target):")
+        lines += ["  " + ln for ln in pretty.splitlines()[:60]]
+    if c.notes:
+        lines.append("notes:")
+        lines += ["  " + n for n in c.notes[:10]]
+    return "\n".join(lines)
