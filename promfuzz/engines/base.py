@@ -44,6 +44,7 @@ class LoadInfo:
     wall_ns: int
     load_ns: int = 0
     reused: bool = False
+    notes: tuple[str, ...] = ()  # what a lossy loader could not carry
 
 
 EngineKind = Literal["host", "live", "http"]
