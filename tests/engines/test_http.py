@@ -74,11 +74,11 @@ def target() -> Iterator[Target]:
                     env = {"status": "error", "errorType": "timeout", "error": "query timed out"}
                     self.reply(503, json.dumps(env).encode())
                     return
-                env = {
+                ok: dict[str, Any] = {
                     "status": "success",
                     "data": {"resultType": "scalar", "result": [float(q["time"]), "42"]},
                 }
-                self.reply(200, json.dumps(env).encode())
+                self.reply(200, json.dumps(ok).encode())
             elif self.path == "/api/v1/status/buildinfo":
                 self.reply(
                     200, b'{"status":"success","data":{"version":"9.9.9","revision":"abc","branch":"x"}}'
