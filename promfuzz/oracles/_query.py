@@ -25,7 +25,7 @@ _TOKEN_RE = re.compile(
   | (?P<comment>\#[^\n]*)
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
   | (?P<number>0[xX][0-9a-fA-F]+|(?:\d+(?:ms|[smhdwy]))+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_:]*|:[A-Za-z_][A-Za-z0-9_:]*(?=\s*[^\s\]]))
   | (?P<op>==|!=|<=|>=|=~|!~|</|>/|[-+*/%^<>=@:,(){}\[\]])
   | (?P<other>.)
     """,
@@ -69,6 +69,8 @@ TIE_TRANSPARENT_FUNCTIONS = frozenset(
     asin acos atan sinh cosh tanh asinh acosh atanh""".split()
 )
 
+_UNARY_CONTEXT = frozenset({"(", ",", "[", "{", "bool", "offset", "@", "group_left", "group_right", "on",
+                            "ignoring", "fill", "fill_left", "fill_right"})
 _CLOSE = {"(": ")", "[": "]", "{": "}"}
 
 
@@ -128,7 +130,9 @@ def _top_binary_positions(tokens: Sequence[Token]) -> list[int]:
         elif t.kind == "op" and t.text in (")", "]", "}"):
             depth -= 1
         elif depth == 0 and _is_binary_op(t):
-            unary = t.text in ("+", "-") and (prev is None or _is_binary_op(prev) or prev.text in ("(", ",", "bool"))
+            unary = t.text in ("+", "-") and (
+                prev is None or _is_binary_op(prev) or prev.text.lower() in _UNARY_CONTEXT
+            )
             if not unary:
                 out.append(j)
         prev = t
@@ -319,30 +323,37 @@ KNOWN_FUNCTIONS = frozenset(
 
 
 def token_features(text: str) -> frozenset[str]:
-    """Fallback feature extraction from tokens (names as :mod:`promfuzz.promql` spells them:
-    the function/aggregation name, the operator text, and modifier words)."""
+    """Fallback feature extraction from tokens, named as :func:`promfuzz.promql.features`
+    names them (``fn:rate``, ``agg:sum``, ``op:+``, ``mod:offset``, ``match:on``, ...)."""
     tokens = tokenize(text)
     out: set[str] = set()
+    binary = _binary_positions_all(tokens)
     for i, t in enumerate(tokens):
         nxt = tokens[i + 1].text if i + 1 < len(tokens) else ""
         if t.kind == "ident":
             low = t.text.lower()
             if t.text in AGGREGATIONS and nxt in ("(", "by", "without"):
-                out.add(t.text)
+                out.add(f"agg:{t.text}")
             elif t.text in KNOWN_FUNCTIONS and nxt == "(":
-                out.add(t.text)
-            elif low in WORD_OPERATORS:
-                out.add(low)
-            elif low in MODIFIER_WORDS and low not in ("by", "without"):
-                out.add(low)
+                out.add(f"fn:{t.text}")
+            elif low in WORD_OPERATORS and i > 0:
+                out.add(f"op:{low}")
+            elif low in ("by", "without") and i > 0 and nxt == "(":
+                out.add(f"mod:{low}")
+            elif low in ("on", "ignoring", "group_left", "group_right", "fill", "fill_left", "fill_right"):
+                out.add(f"match:{low}")
+            elif low in ("offset", "bool", "anchored", "smoothed"):
+                out.add(f"mod:{low}")
         elif t.kind == "op":
-            if t.text in SYMBOL_BINARY and i in _binary_positions_all(tokens):
-                out.add(t.text)
+            if t.text in SYMBOL_BINARY and i in binary:
+                out.add(f"op:{t.text}")
+            elif t.text in ("+", "-") and i not in binary and nxt != "" and tokens[i + 1].kind != "number":
+                out.add(f"unary:{t.text}")
             elif t.text == "@":
-                out.add("@")
+                out.add("mod:@")
             elif t.text == "[":
                 end = _match(tokens, i)
-                out.add("subquery" if any(x.text == ":" for x in tokens[i:end]) else "matrix_selector")
+                out.add("mod:subquery" if any(x.text == ":" for x in tokens[i:end]) else "sel:range")
     return frozenset(out)
 
 
@@ -352,7 +363,7 @@ def _binary_positions_all(tokens: Sequence[Token]) -> set[int]:
     for j, t in enumerate(tokens):
         if _is_binary_op(t) and t.kind == "op":
             unary = t.text in ("+", "-") and (
-                prev is None or _is_binary_op(prev) or prev.text in ("(", ",", "[", "{", "bool", "offset", "@")
+                prev is None or _is_binary_op(prev) or prev.text.lower() in _UNARY_CONTEXT
             )
             if not unary:
                 out.add(j)
@@ -363,8 +374,8 @@ def _binary_positions_all(tokens: Sequence[Token]) -> set[int]:
 def query_features(text: str) -> frozenset[str]:
     """Features of a query: from :mod:`promfuzz.promql` when it parses the text, else tokens."""
     try:
-        from promfuzz.promql import features as _features  # type: ignore[attr-defined]
-        from promfuzz.promql import parse as _parse  # type: ignore[attr-defined]
+        from promfuzz.promql import features as _features
+        from promfuzz.promql import parse as _parse  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return token_features(text)
     try:

@@ -1,0 +1,96 @@
+"""Differential oracle: the target engine must answer a query as the reference does.
+
+Property: for the same data, query and evaluation parameters, the target's
+:class:`~promfuzz.model.Result` equals the reference's under the comparator's rules
+(:mod:`promfuzz.oracles.compare`).
+
+Outcomes, in this order:
+
+1. the target declined the query as unsupported (and the reference did not) ->
+   ``unsupported``, with its own signature so unsupported features group together;
+2. either side crashed, panicked, hung or timed out -> ``engine_failure`` (the signature's
+   error classes say which side);
+3. the answers agree -> ``match``;
+4. every difference is explained by known-difference rules -> ``expected`` (with the rule
+   ids);
+5. otherwise -> ``divergence``.
+
+Does not apply (returns ``not_applicable``) when the reference itself declined the query
+as unsupported: there is nothing to compare against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from promfuzz.model import Case, Result
+from promfuzz.oracles._query import query_features
+from promfuzz.oracles.compare import ComparisonConfig, compare_results, error_class
+from promfuzz.oracles.known import RuleSet
+from promfuzz.oracles.verdict import Signature, Verdict, signature_features
+
+ORACLE = "differential"
+_FAILURES = ("engine_failure", "timeout")
+
+
+class DifferentialOracle:
+    """Compare a target engine's answer with a reference engine's."""
+
+    name = ORACLE
+
+    def __init__(
+        self,
+        config: ComparisonConfig | None = None,
+        rules: RuleSet | None = None,
+        versions: Mapping[str, str] | None = None,
+    ) -> None:
+        """``versions`` maps engine names to versions, for rules with a version range."""
+        self.config = config or ComparisonConfig()
+        self.rules = rules or RuleSet()
+        self.versions = dict(versions or {})
+
+    def check(self, case: Case, ref: Result, tgt: Result) -> Verdict:
+        rc, tc = error_class(ref), error_class(tgt)
+        classes = (rc or "ok", tc or "ok")
+        features = query_features(case.query)
+        sig_features = signature_features(features)
+        if rc == "unsupported":
+            return Verdict.not_applicable(ORACLE, f"the reference ({ref.engine}) does not support the query")
+        if tc == "unsupported":
+            msg = tgt.error.message if tgt.error else ""
+            return Verdict(
+                "unsupported", ORACLE,
+                signature=Signature(ORACLE, "unsupported", sig_features, classes, tgt.engine),
+                reason=msg, detail=f"{tgt.engine} does not support: {case.query}\n{msg}",
+            )
+        if rc in _FAILURES or tc in _FAILURES:
+            side = "tgt" if tc in _FAILURES else "ref"
+            failed = tgt if side == "tgt" else ref
+            msg = failed.error.message if failed.error else ""
+            return Verdict(
+                "engine_failure", ORACLE,
+                signature=Signature(ORACLE, "engine_failure", sig_features, classes, tgt.engine, side),
+                reason=msg, detail=f"{failed.engine} failed ({error_class(failed)}): {msg}",
+            )
+        comparison = compare_results(case.query, case.params, ref, tgt, self.config)
+        if comparison.equal:
+            return Verdict.match(ORACLE, comparison.notes)
+        rules = self.rules.explain(comparison, features, tgt.engine, ref.engine, self.versions.get(tgt.engine))
+        signature = Signature(
+            ORACLE,
+            comparison.primary_category or "unknown",
+            sig_features,
+            classes,
+            tgt.engine,
+            "tie_sensitive" if comparison.tie_sensitive else "",
+        )
+        return Verdict(
+            "expected" if rules else "divergence",
+            ORACLE,
+            differences=comparison.differences,
+            signature=signature,
+            rules=rules,
+            detail=comparison.diff_text() if not rules else comparison.summary(),
+            notes=comparison.notes,
+            data={"comparison": comparison},
+        )

@@ -1,0 +1,309 @@
+"""The known-differences registry: documented or measured ways an engine legitimately
+differs from the reference, so that those hits become ``expected`` verdicts (counted and
+reported on their own, never dropped) instead of drowning real divergences.
+
+Rules live in TOML files (``promfuzz/oracles/known/<engine>.toml``, read with
+:mod:`tomllib`), one ``[[rule]]`` table each::
+
+    [[rule]]
+    id = "mqe-binop-no-series-annotations"   # unique, stable
+    reason = "MQE omits annotations on binary operations that produce no series"
+    link = "https://..."                      # where it is documented or measured
+    effect = "expected"                       # the only effect so far
+
+    [rule.match]                              # every condition given must hold
+    engines = ["mqe"]                         # target engine name globs (fnmatch)
+    references = ["prometheus*"]              # reference engine name globs
+    features_any = ["op:+", "op:-"]           # query has at least one of these features
+    features_all = ["fn:rate"]                # query has all of these
+    categories = ["annotations"]              # every difference is of one of these categories
+    details = ["warning_missing"]             # every difference's detail is one of these
+    error_classes = ["execution"]             # the reference or target failed with one of these
+    message_regex = "many-to-many"            # every difference's message matches (re.search)
+    ref_regex = "^NaN"                        # every difference's reference side matches
+    max_rel_diff = 1e-11                      # every difference is a float difference this small
+    label_diff_only = ["__name__"]            # missing and extra series pair up when these labels are dropped
+    result_empty = true                       # both answers hold no series
+    version_min = "v3.0.0"                    # target engine version, inclusive
+    version_max = "v3.2.0"                    # exclusive
+
+A comparison is explained when every one of its differences is explained by some rule
+whose case-level conditions (engines, features, error classes, versions, emptiness) hold.
+A rule with a version range never matches an engine whose version is unknown.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from promfuzz.errors import ConfigError
+from promfuzz.model import Labels, Result
+from promfuzz.oracles.compare import CATEGORIES, ERROR_CLASSES, Comparison, Difference
+
+_MATCH_KEYS: dict[str, type] = {
+    "engines": list, "references": list, "features_any": list, "features_all": list, "categories": list,
+    "details": list, "error_classes": list, "message_regex": str, "ref_regex": str, "max_rel_diff": float,
+    "label_diff_only": list, "result_empty": bool, "version_min": str, "version_max": str,
+}
+_RULE_KEYS = {"id", "reason", "link", "effect", "match"}
+EFFECTS = ("expected",)
+
+
+@dataclass(frozen=True)
+class KnownDifference:
+    id: str
+    reason: str
+    link: str
+    source: str
+    effect: str = "expected"
+    engines: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    features_any: tuple[str, ...] = ()
+    features_all: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    details: tuple[str, ...] = ()
+    error_classes: tuple[str, ...] = ()
+    message_regex: re.Pattern[str] | None = None
+    ref_regex: re.Pattern[str] | None = None
+    max_rel_diff: float | None = None
+    label_diff_only: tuple[str, ...] = ()
+    result_empty: bool | None = None
+    version_min: str | None = None
+    version_max: str | None = None
+
+    # case-level -------------------------------------------------------------
+    def applies_to_case(
+        self,
+        comparison: Comparison,
+        features: frozenset[str],
+        target: str,
+        reference: str,
+        target_version: str | None,
+    ) -> bool:
+        if self.engines and not any(fnmatch.fnmatchcase(target, g) for g in self.engines):
+            return False
+        if self.references and not any(fnmatch.fnmatchcase(reference, g) for g in self.references):
+            return False
+        if self.features_any and not features.intersection(self.features_any):
+            return False
+        if self.features_all and not features.issuperset(self.features_all):
+            return False
+        if self.error_classes and not (
+            {comparison.ref_error_class, comparison.tgt_error_class} & set(self.error_classes)
+        ):
+            return False
+        if self.result_empty is not None:
+            empty = _empty(comparison.ref) and _empty(comparison.tgt)
+            if empty != self.result_empty:
+                return False
+        if self.version_min is not None or self.version_max is not None:
+            if target_version is None:
+                return False
+            v = version_key(target_version)
+            if self.version_min is not None and v < version_key(self.version_min):
+                return False
+            if self.version_max is not None and v >= version_key(self.version_max):
+                return False
+        return True
+
+    # difference-level ---------------------------------------------------------
+    def explains(self, d: Difference) -> bool:
+        if self.categories and d.category not in self.categories:
+            return False
+        if self.details and d.detail not in self.details:
+            return False
+        if self.message_regex is not None and not self.message_regex.search(d.message):
+            return False
+        if self.ref_regex is not None and not self.ref_regex.search(d.ref):
+            return False
+        if self.max_rel_diff is not None and (d.rel_diff is None or d.rel_diff > self.max_rel_diff):
+            return False
+        if self.label_diff_only and d.category not in ("missing_series", "extra_series"):
+            return False
+        return True
+
+    def explains_all(self, diffs: Sequence[Difference]) -> bool:
+        """Set-level conditions (label_diff_only pairs missing with extra series)."""
+        if not self.label_diff_only:
+            return True
+        drop = set(self.label_diff_only)
+
+        def strip(lb: Labels | None) -> Labels:
+            return tuple((k, v) for k, v in (lb or ()) if k not in drop)
+
+        missing = sorted(strip(d.labels) for d in diffs if d.category == "missing_series")
+        extra = sorted(strip(d.labels) for d in diffs if d.category == "extra_series")
+        return missing == extra
+
+
+def _empty(r: Result | None) -> bool:
+    return r is not None and r.ok and not r.series and r.value_type in ("vector", "matrix")
+
+
+_VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-(?:0\.)?(\d{14})-[0-9a-f]+|[-+].*)?$")
+
+
+def version_key(v: str) -> tuple[int, int, int, int]:
+    """Order Go module versions, including pseudo-versions (by their timestamp)."""
+    m = _VERSION_RE.match(v.strip())
+    if not m:
+        raise ConfigError(f"not a version: {v!r}")
+    a, b, c, ts = m.groups()
+    return (int(a), int(b or 0), int(c or 0), int(ts) if ts else 0)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _fail(source: str, rule: str, msg: str) -> ConfigError:
+    return ConfigError(f"{source}: rule {rule}: {msg}")
+
+
+def _parse_rule(raw: Any, source: str, index: int) -> KnownDifference:
+    label = f"#{index + 1}"
+    if not isinstance(raw, Mapping):
+        raise _fail(source, label, "expected a table")
+    rid = raw.get("id")
+    if not isinstance(rid, str) or not rid:
+        raise _fail(source, label, "missing 'id' (a non-empty string)")
+    label = f"{rid!r}"
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise _fail(source, label, f"unknown keys {sorted(unknown)} (expected {sorted(_RULE_KEYS)})")
+    for key in ("reason", "link"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise _fail(source, label, f"missing {key!r} (a non-empty string)")
+    effect = raw.get("effect", "expected")
+    if effect not in EFFECTS:
+        raise _fail(source, label, f"effect must be one of {list(EFFECTS)}, not {effect!r}")
+    match = raw.get("match", {})
+    if not isinstance(match, Mapping) or not match:
+        raise _fail(source, label, "missing [rule.match] table with at least one condition")
+    kw: dict[str, Any] = {}
+    for key, value in match.items():
+        want = _MATCH_KEYS.get(key)
+        if want is None:
+            raise _fail(source, label, f"unknown match condition {key!r} (expected one of {sorted(_MATCH_KEYS)})")
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, want):
+            raise _fail(source, label, f"match.{key} must be a {want.__name__}, not {type(value).__name__}")
+        if isinstance(value, list):
+            if not all(isinstance(x, str) for x in value) or not value:
+                raise _fail(source, label, f"match.{key} must be a non-empty list of strings")
+            value = tuple(value)
+        kw[key] = value
+    for cat in kw.get("categories", ()):
+        if cat not in CATEGORIES:
+            raise _fail(source, label, f"unknown category {cat!r} (expected one of {list(CATEGORIES)})")
+    for cls in kw.get("error_classes", ()):
+        if cls not in ERROR_CLASSES:
+            raise _fail(source, label, f"unknown error class {cls!r} (expected one of {list(ERROR_CLASSES)})")
+    for key in ("message_regex", "ref_regex"):
+        if key in kw:
+            try:
+                kw[key] = re.compile(kw[key])
+            except re.error as e:
+                raise _fail(source, label, f"match.{key} is not a valid regex: {e}") from e
+    for key in ("version_min", "version_max"):
+        if key in kw:
+            try:
+                version_key(kw[key])
+            except ConfigError as e:
+                raise _fail(source, label, f"match.{key}: {e}") from e
+    return KnownDifference(id=rid, reason=raw["reason"].strip(), link=raw["link"].strip(), source=source,
+                           effect=effect, **kw)
+
+
+def parse_rules(text: str, source: str = "<string>") -> tuple[KnownDifference, ...]:
+    """Rules from TOML text; :class:`ConfigError` names the file and the rule at fault."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: invalid TOML: {e}") from e
+    extra = set(doc) - {"rule"}
+    if extra:
+        raise ConfigError(f"{source}: unknown top-level keys {sorted(extra)} (expected [[rule]] tables)")
+    raw = doc.get("rule", [])
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: 'rule' must be an array of tables ([[rule]])")
+    return tuple(_parse_rule(r, source, i) for i, r in enumerate(raw))
+
+
+def load_rules_file(path: str | Path) -> tuple[KnownDifference, ...]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read rules file: {e}") from e
+    return parse_rules(text, str(p))
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """An ordered collection of rules with unique ids."""
+
+    rules: tuple[KnownDifference, ...] = ()
+
+    def __post_init__(self) -> None:
+        seen: dict[str, str] = {}
+        for r in self.rules:
+            if r.id in seen:
+                raise ConfigError(f"{r.source}: rule {r.id!r}: duplicate id (also in {seen[r.id]})")
+            seen[r.id] = r.source
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self) -> Any:
+        return iter(self.rules)
+
+    def get(self, rule_id: str) -> KnownDifference | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    def explain(
+        self,
+        comparison: Comparison,
+        features: Iterable[str],
+        target: str,
+        reference: str = "",
+        target_version: str | None = None,
+    ) -> tuple[str, ...]:
+        """Ids of the rules that together explain every difference (empty: not explained)."""
+        if comparison.equal or comparison.truncated:
+            return ()
+        fs = frozenset(features)
+        live = [r for r in self.rules if r.applies_to_case(comparison, fs, target, reference, target_version)]
+        if not live:
+            return ()
+        used: dict[str, list[Difference]] = {}
+        for d in comparison.differences:
+            rule = next((r for r in live if r.explains(d)), None)
+            if rule is None:
+                return ()
+            used.setdefault(rule.id, []).append(d)
+        for rid, diffs in used.items():
+            rule = next(r for r in live if r.id == rid)
+            if not rule.explains_all(diffs):
+                return ()
+        return tuple(used)
+
+
+def builtin_rules_dir() -> Path:
+    return Path(str(resources.files("promfuzz.oracles").joinpath("known")))
+
+
+def load_rules(paths: Iterable[str | Path] | None = None) -> RuleSet:
+    """Rules from the given files, or every shipped ``known/*.toml`` when None."""
+    files = sorted(builtin_rules_dir().glob("*.toml")) if paths is None else [Path(p) for p in paths]
+    out: list[KnownDifference] = []
+    for f in files:
+        out.extend(load_rules_file(f))
+    return RuleSet(tuple(out))
