@@ -256,12 +256,14 @@ func prepareAndRun(ctx context.Context, eng *Engine, st *store, req QueryRequest
 		defer q.Close()
 		res := q.Exec(ctx)
 		a.stats.EngineNs = time.Since(engineStart).Nanoseconds()
-		if s := q.Stats(); s != nil && s.Samples != nil {
-			a.stats.Samples = s.Samples.TotalSamples
-		}
 		if res.Err != nil {
 			execError(a, eng, res.Err)
 			return
+		}
+		// Stats only after a successful Exec, as Prometheus's API does: MQE's
+		// Query.Stats() dereferences per-query stats that a failed Exec never set.
+		if s := q.Stats(); s != nil && s.Samples != nil {
+			a.stats.Samples = s.Samples.TotalSamples
 		}
 		a.warnings, a.infos = splitAnnotations(res.Warnings, req.Query)
 		a.result = &bytes.Buffer{}
