@@ -1,33 +1,30 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+
+// Command mimir-host serves Grafana Mimir's streaming query engine (MQE, engine "mqe") and
+// the Prometheus engine of Mimir's Prometheus fork (engine "mimir-prometheus") over one
+// in-memory TSDB, speaking the promfuzz host protocol (docs/host-protocol.md) through
+// hostkit.
+//
+// This program links Mimir, so it is licensed AGPL-3.0-only (see LICENSE here); the rest of
+// promfuzz talks to it over HTTP only.
+//
+// Importing MQE runs its init, which re-adds holt_winters (an alias of
+// double_exponential_smoothing) to the parser's global function table: both engines of
+// this host therefore accept holt_winters, as Mimir does.
 package main
 
 import (
-	"context"
 	"fmt"
-	"time"
+	"os"
 
-	"github.com/grafana/mimir/pkg/querier/stats"
-	"github.com/grafana/mimir/pkg/streamingpromql"
-	"github.com/prometheus/prometheus/promql"
-	"github.com/prometheus/prometheus/promql/promqltest"
+	"github.com/promfuzz/promfuzz/hosts/hostkit"
 )
 
 func main() {
-	opts := streamingpromql.NewTestEngineOpts()
-	planner, err := streamingpromql.NewQueryPlanner(opts, streamingpromql.NewMaximumSupportedVersionQueryPlanVersionProvider())
+	host, err := newHost()
 	if err != nil {
-		panic(err)
+		fmt.Fprintln(os.Stderr, "mimir-host:", err)
+		os.Exit(1)
 	}
-	mqe, err := streamingpromql.NewEngine(opts, stats.NewQueryMetrics(nil), planner)
-	if err != nil {
-		panic(err)
-	}
-	prom := promql.NewEngine(opts.CommonOpts)
-	_ = promqltest.LoadedStorage
-	_ = prom
-	q, err := mqe.NewInstantQuery(context.Background(), nil, nil, "1+1", time.Unix(0, 0))
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(q.Exec(context.Background()).String())
-	q.Close()
+	hostkit.Main(host)
 }

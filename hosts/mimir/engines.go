@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: AGPL-3.0-only
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+	"github.com/grafana/mimir/pkg/querier/stats"
+	"github.com/grafana/mimir/pkg/streamingpromql"
+	"github.com/grafana/mimir/pkg/streamingpromql/compat"
+	"github.com/grafana/mimir/pkg/util/limiter"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/promfuzz/promfuzz/hosts/hostkit"
+)
+
+// Engine names this host serves.
+const (
+	EngineMQE        = "mqe"
+	EnginePrometheus = "mimir-prometheus"
+)
+
+// parserOptions turns on everything docs/host-protocol.md asks for: experimental functions,
+// duration expressions, anchored/smoothed range selectors and fill modifiers (Mimir leaves
+// fill modifiers off by default; MQE answers "not supported" for them, which is what the
+// suite should see).
+func parserOptions() parser.Options {
+	return parser.Options{
+		EnableExperimentalFunctions:  true,
+		ExperimentalDurationExpr:     true,
+		EnableExtendedRangeSelectors: true,
+		EnableBinopFillModifiers:     true,
+	}
+}
+
+// mqeOptions configures MQE like Mimir's own fuzz and comparison tests do
+// (streamingpromql.NewTestEngineOpts: every optimization pass on, so the suite exercises
+// them), over the shared hostkit configuration, without pedantic mode (which panics in
+// Close when a pooled slice was not returned: a host must keep answering).
+func mqeOptions(common promql.EngineOpts) streamingpromql.EngineOpts {
+	opts := streamingpromql.NewTestEngineOpts()
+	opts.CommonOpts = common
+	opts.Pedantic = false
+	opts.Logger = level.NewFilter(log.NewLogfmtLogger(log.NewSyncWriter(os.Stderr)), level.AllowWarn())
+	return opts
+}
+
+// newHost builds both engines over one configuration.
+func newHost() (hostkit.Host, error) {
+	p := parser.NewParser(parserOptions())
+	common := hostkit.EngineOpts()
+	common.Parser = p
+
+	mopts := mqeOptions(common)
+	planner, err := streamingpromql.NewQueryPlanner(mopts, streamingpromql.NewMaximumSupportedVersionQueryPlanVersionProvider())
+	if err != nil {
+		return hostkit.Host{}, fmt.Errorf("MQE query planner: %w", err)
+	}
+	mqe, err := streamingpromql.NewEngine(mopts, stats.NewQueryMetrics(nil), planner)
+	if err != nil {
+		return hostkit.Host{}, fmt.Errorf("MQE engine: %w", err)
+	}
+
+	return hostkit.Host{
+		Engines: []hostkit.Engine{
+			{
+				Name:          EngineMQE,
+				Engine:        mqe,
+				IsUnsupported: isNotSupported,
+				Prepare:       withMemoryTracker,
+			},
+			{
+				Name:   EnginePrometheus,
+				Engine: promql.NewEngine(common),
+			},
+		},
+		Parse: p.ParseExpr,
+	}, nil
+}
+
+// isNotSupported reports MQE's "not supported" error (compat.NotSupportedError), also
+// when wrapped.
+func isNotSupported(err error) bool {
+	var ns compat.NotSupportedError
+	return errors.As(err, &ns)
+}
+
+// withMemoryTracker puts an unlimited memory consumption tracker into the query context.
+// MQE adopts a tracker it finds in the context (as it does under Mimir's query-frontend
+// for split queries) instead of creating its own, so after Exec the tracker holds the
+// query's estimated peak memory.
+func withMemoryTracker(ctx context.Context) (context.Context, func() int64) {
+	tracker := limiter.NewUnlimitedMemoryConsumptionTracker(ctx)
+	ctx = limiter.AddMemoryTrackerToContext(ctx, tracker)
+	return ctx, func() int64 { return int64(tracker.PeakEstimatedMemoryConsumptionBytes()) }
+}
