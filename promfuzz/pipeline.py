@@ -1,0 +1,278 @@
+"""The worker side of a campaign: generate, evaluate, judge, shrink.
+
+A :class:`Pipeline` owns its engines (one reference, one or more targets). For each
+dataset index assigned to it, it generates the dataset and its queries from the dataset's
+seed, loads the dataset once into every engine, runs all queries per engine in batches, and
+judges every (reference, target) pair with the configured oracles. The first hit of each
+signature is shrunk (the engines are then reloaded with the campaign dataset); later hits
+of the same signature only count occurrences.
+
+Events it yields (the campaign parent consumes them):
+``("versions", {engine: versions})``, ``("progress", RunStats)``, ``("dataset_done", d)``,
+``("finding", Finding, StoredCase | None)``, ``("occurrence", signature_key)``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from promfuzz.model import Case, Dataset, EvalParams, Histogram, Result, ResultHistogram, encode_float, labels_str
+from promfuzz.reports.records import Finding, ResultView, RunStats, SeriesView
+
+if TYPE_CHECKING:
+    from promfuzz.campaign import CampaignConfig
+    from promfuzz.corpus.store import CorpusStore
+    from promfuzz.engines.base import Engine
+    from promfuzz.oracles.verdict import Verdict
+
+Event = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class GeneratedCase:
+    query: str
+    params: EvalParams
+    features: frozenset[str]
+    invalid: str | None
+
+
+@dataclass
+class StoredCase:
+    """What the parent needs to write one corpus case (picklable across processes)."""
+
+    case: Case
+    expected: Result | None
+    verdict: dict[str, Any]
+    shrink: dict[str, Any] = field(default_factory=dict)
+    original_query: str = ""
+
+
+def generate_dataset_cases(seed: int, n: int) -> tuple[Dataset, list[GeneratedCase]]:
+    """Dataset number ``seed`` and ``n`` queries with their parameters: a pure function."""
+    from promfuzz.generators.cases import generate_dataset_with_queries
+
+    ds, items = generate_dataset_with_queries(seed, n)
+    out = []
+    for gq, params in items:
+        from promfuzz.promql import features
+
+        out.append(GeneratedCase(gq.text, params, features(gq.node), gq.invalid))
+    return ds, out
+
+
+def _value_text(v: float | ResultHistogram | Histogram) -> str:
+    if isinstance(v, ResultHistogram):
+        return f"{{count:{encode_float(v.count)} sum:{encode_float(v.sum)} buckets:{len(v.buckets)}}}"
+    if isinstance(v, Histogram):
+        return f"{{count:{encode_float(v.count)} sum:{encode_float(v.sum)}}}"
+    return encode_float(v)
+
+
+def result_view(r: Result) -> ResultView:
+    return ResultView(
+        engine=r.engine,
+        outcome=r.outcome,
+        value_type=r.value_type,
+        series=[SeriesView(labels_str(s.labels), [(p.t, _value_text(p.v)) for p in s.points]) for s in r.series],
+        scalar=_value_text(r.scalar.v) if r.scalar is not None else (r.string if r.string is not None else None),
+        error=f"{r.error.error_type}: {r.error.message}" if r.error else None,
+        warnings=list(r.warnings),
+        infos=list(r.infos),
+    )
+
+
+class Pipeline:
+    """Engines plus oracles for one worker process."""
+
+    def __init__(self, cfg: CampaignConfig, engine_factory: Callable[[str], Engine] | None = None) -> None:
+        from promfuzz.engines.registry import open_engine
+        from promfuzz.oracles import DifferentialOracle, load_rules
+
+        self.cfg = cfg
+        factory = engine_factory or open_engine
+        self.reference = factory(cfg.reference)
+        self.targets = [factory(t) for t in cfg.targets]
+        versions = {e.name: e.versions() for e in [self.reference, *self.targets]}
+        self.versions = versions
+        flat = {name: next(iter(v.values()), "") if v else "" for name, v in versions.items()}
+        self.differential = DifferentialOracle(rules=load_rules(), versions=flat)
+        self.performance = None
+        if "performance" in cfg.oracles:
+            from promfuzz.oracles import PerformanceOracle
+
+            self.performance = PerformanceOracle()
+        self.metamorphic: list[Any] = []
+        if "metamorphic" in cfg.oracles:
+            from promfuzz.oracles import metamorphic_oracles
+
+            self.metamorphic = list(metamorphic_oracles())
+        self.seen: set[str] = set()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for e in [self.reference, *self.targets]:
+            try:
+                e.close()
+            except Exception:  # noqa: BLE001 - closing must not mask the real error
+                pass
+
+    # ---------------------------------------------------------------- the loop
+    def run_worker(self, worker: int, skip: frozenset[int], should_stop: Callable[[], bool]) -> Iterator[Event]:
+        from promfuzz.campaign import dataset_seed, plan_cases, shard_indices
+
+        yield ("versions", self.versions)
+        n_ds, last_q = plan_cases(self.cfg)
+        for k, d in shard_indices(self.cfg.shard, worker, self.cfg.workers, n_ds):
+            if should_stop():
+                return
+            if d in skip:
+                continue
+            n_q = last_q if (n_ds is not None and k == n_ds - 1 and last_q is not None) else self.cfg.queries_per_dataset
+            yield from self.run_dataset(dataset_seed(self.cfg.seed, d), n_q)
+            yield ("dataset_done", d)
+
+    def run_dataset(self, seed: int, n_queries: int) -> Iterator[Event]:
+        ds, cases = generate_dataset_cases(seed, n_queries)
+        stats = RunStats(datasets=1)
+        t0 = time.monotonic()
+        engines = [self.reference, *self.targets]
+        for e in engines:
+            e.load(ds)
+        items = [(c.query, c.params) for c in cases]
+        answers: dict[str, list[Result]] = {}
+        for e in engines:
+            rs = e.query_many(items)
+            answers[e.name] = rs
+            stats.engine_seconds[e.name] = stats.engine_seconds.get(e.name, 0.0) + sum(r.stats.wall_ns for r in rs) / 1e9
+        to_shrink: list[tuple[Case, Verdict, Result, Result, str]] = []
+        for i, gc in enumerate(cases):
+            stats.cases += 1
+            stats.features.update(gc.features)
+            if gc.invalid:
+                stats.invalid_queries += 1
+            case = Case(ds, gc.query, gc.params)
+            ref = answers[self.reference.name][i]
+            for tgt_engine in self.targets:
+                tgt = answers[tgt_engine.name][i]
+                for verdict in self._judge(case, ref, tgt):
+                    stats.verdicts[verdict.kind] += 1
+                    if verdict.signature is None or verdict.kind in ("match", "not_applicable"):
+                        continue
+                    key = verdict.signature.key()
+                    if key in self.seen:
+                        yield ("occurrence", key)
+                        continue
+                    self.seen.add(key)
+                    to_shrink.append((case, verdict, ref, tgt, tgt_engine.name))
+        stats.wall_seconds = time.monotonic() - t0
+        yield ("progress", stats)
+        for case, verdict, ref, tgt, tname in to_shrink:
+            yield self._finding(case, verdict, ref, tgt, tname)
+        if to_shrink:
+            # Shrinking reloaded smaller datasets; the next dataset reloads anyway.
+            pass
+
+    def _judge(self, case: Case, ref: Result, tgt: Result) -> list[Verdict]:
+        out = [self.differential.check(case, ref, tgt)]
+        if self.performance is not None:
+            out.append(self.performance.check(case, ref, tgt))
+        return out
+
+    def _finding(self, case: Case, verdict: Verdict, ref: Result, tgt: Result, target_name: str) -> Event:
+        shrunk_case, shrunk_verdict, shrink_info = case, verdict, {}
+        ref_r, tgt_r = ref, tgt
+        if self.cfg.shrink and verdict.kind in ("divergence", "engine_failure", "expected"):
+            shrunk_case, shrunk_verdict, shrink_info, ref_r, tgt_r = self._shrink(case, verdict, target_name, ref, tgt)
+        sig = shrunk_verdict.signature or verdict.signature
+        assert sig is not None
+        f = Finding(
+            signature=sig.key(),
+            title=sig.title(),
+            verdict=shrunk_verdict.kind,
+            oracle=shrunk_verdict.oracle,
+            category=sig.category,
+            reference=self.reference.name,
+            target=target_name,
+            query=shrunk_case.query,
+            original_query=case.query,
+            params=shrunk_case.params.to_json_obj(),
+            case_file=None,
+            diff=shrunk_verdict.detail or verdict.detail,
+            results=[result_view(ref_r), result_view(tgt_r)],
+            shrink=shrink_info,
+            rule=shrunk_verdict.rule,
+        )
+        if sig.key() != verdict.signature.key():  # type: ignore[union-attr]
+            self.seen.add(sig.key())
+        stored = StoredCase(shrunk_case, ref_r, shrunk_verdict.to_json_obj(), shrink_info, case.query)
+        return ("finding", f, stored)
+
+    def _shrink(
+        self, case: Case, verdict: Verdict, target_name: str, ref: Result, tgt: Result
+    ) -> tuple[Case, Verdict, dict[str, Any], Result, Result]:
+        from promfuzz.shrink import make_engine_check, shrink
+
+        target = next(t for t in self.targets if t.name == target_name)
+        check = make_engine_check(self.reference, target, self.differential)
+        res = shrink(case, check, seconds=self.cfg.shrink_seconds, initial=verdict)
+        info = res.stats_json()
+        # Results of the shrunk case, for the report and the corpus's expected output.
+        self.reference.load(res.case.dataset)
+        target.load(res.case.dataset)
+        r2 = self.reference.query(res.case.query, res.case.params)
+        t2 = target.query(res.case.query, res.case.params)
+        return res.case, res.verdict, info, r2, t2
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def store_finding(store: CorpusStore, stored: StoredCase, f: Finding, cfg: CampaignConfig,
+                  versions: Mapping[str, Mapping[str, str]]) -> str | None:
+    """Write a finding's shrunk case to the corpus; returns the .test path."""
+    path = store.add(
+        stored.case,
+        expected=stored.expected,
+        signature=f.signature,
+        verdict=stored.verdict,
+        engines={f.reference: dict(versions.get(f.reference, {})), f.target: dict(versions.get(f.target, {}))},
+        seed=cfg.seed,
+        oracle=f.oracle,
+        shrink=stored.shrink,
+        original_query=stored.original_query,
+    )
+    return str(path) if path is not None else None
+
+
+def grammar_coverage_summary(features: Mapping[str, int] | Counter[str]) -> dict[str, Any]:
+    """Which functions, aggregations, operators and modifiers a run produced, against the table."""
+    from promfuzz.promql.functions import AGGREGATIONS, BINARY_OPERATORS, FUNCTIONS
+
+    kinds: dict[str, Sequence[str]] = {
+        "functions": [f"fn:{n}" for n in sorted(FUNCTIONS)],
+        "aggregations": [f"agg:{n}" for n in sorted(AGGREGATIONS)],
+        "binary_operators": [f"op:{o}" for o in BINARY_OPERATORS],
+        "matching": [f"match:{m}" for m in ("on", "ignoring", "group_left", "group_right", "fill", "fill_left", "fill_right")],
+        "modifiers": [f"mod:{m}" for m in ("offset", "negative_offset", "@", "@start()", "@end()", "subquery",
+                                             "subquery_default_step", "bool", "by", "without", "anchored",
+                                             "smoothed", "duration_expr")],
+    }
+    out: dict[str, Any] = {"kinds": {}}
+    for kind, names in kinds.items():
+        reached = [n for n in names if features.get(n, 0) > 0]
+        out["kinds"][kind] = {
+            "reached": len(reached),
+            "total": len(names),
+            "missing": [n.split(":", 1)[1] for n in names if features.get(n, 0) == 0],
+        }
+    out["top"] = Counter(dict(features)).most_common(15)
+    return out
