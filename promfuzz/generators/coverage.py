@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from promfuzz.model import Case
@@ -180,3 +181,147 @@ def grammar_coverage(items: Iterable[Any], experimental: bool = True) -> dict[st
         "total": total,
         "share": reached / total if total else 1.0,
     }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _host_binary() -> Path:
+    return Path(__file__).resolve().parents[2] / ".build" / "prometheus-host"
+
+
+def _parser_check(queries: list[Any]) -> dict[str, Any]:
+    """Our parser on generated queries: valid ones must parse (and print back to the same
+    canonical text), deliberately invalid ones must be rejected."""
+    from promfuzz.errors import PromQLSyntaxError
+    from promfuzz.promql.parser import parse
+    from promfuzz.promql.printer import to_text
+
+    valid_rejected = invalid_accepted = roundtrip_same = valid = 0
+    examples: list[str] = []
+    for q in queries:
+        try:
+            tree = parse(q.text)
+        except PromQLSyntaxError as e:
+            if q.invalid is None:
+                valid_rejected += 1
+                if len(examples) < 5:
+                    examples.append(f"rejected: {q.text!r}: {e}")
+            continue
+        if q.invalid is not None:
+            invalid_accepted += 1
+            if len(examples) < 5:
+                examples.append(f"accepted invalid ({q.invalid}): {q.text!r}")
+            continue
+        valid += 1
+        if to_text(tree) == to_text(q.node):
+            roundtrip_same += 1
+        elif len(examples) < 5:
+            examples.append(f"round trip: {to_text(q.node)!r} -> {to_text(tree)!r}")
+    n_valid = sum(1 for q in queries if q.invalid is None)
+    return {
+        "valid_parsed": valid,
+        "valid_rejected": valid_rejected,
+        "invalid_accepted": invalid_accepted,
+        "roundtrip_same": roundtrip_same,
+        "parse_share": valid / n_valid if n_valid else 1.0,
+        "examples": examples,
+    }
+
+
+def _host_check(queries: list[Any]) -> dict[str, Any]:
+    """Prometheus's own parser (the upstream host's /api/v1/parse) on generated queries."""
+    binary = _host_binary()
+    if not binary.exists():
+        return {"skipped": f"{binary} is not built (make hosts)"}
+    from promfuzz.engines.host import HostProcess
+    from promfuzz.promql.printer import to_text
+
+    valid_rejected = invalid_accepted = type_mismatch = canonical_differs = valid = 0
+    examples: list[str] = []
+    with HostProcess(binary) as h:
+        for q in queries:
+            r = h.request("GET", "/api/v1/parse", 30.0, params={"query": q.text}).json()
+            ok = r.get("status") == "success"
+            if not ok:
+                if q.invalid is None:
+                    valid_rejected += 1
+                    if len(examples) < 5:
+                        examples.append(f"rejected: {q.text!r}: {r.get('error')}")
+                continue
+            if q.invalid is not None:
+                invalid_accepted += 1
+                if len(examples) < 5:
+                    examples.append(f"accepted invalid ({q.invalid}): {q.text!r}")
+                continue
+            valid += 1
+            data = r["data"]
+            if data.get("type") != q.value_type:
+                type_mismatch += 1
+            if data.get("canonical") != to_text(q.node, prometheus=True):
+                canonical_differs += 1
+                if len(examples) < 5:
+                    examples.append(
+                        f"canonical: ours {to_text(q.node, prometheus=True)!r} vs {data.get('canonical')!r}"
+                    )
+    n_valid = sum(1 for q in queries if q.invalid is None)
+    return {
+        "valid_parsed": valid,
+        "valid_rejected": valid_rejected,
+        "invalid_accepted": invalid_accepted,
+        "type_mismatch": type_mismatch,
+        "canonical_differs": canonical_differs,
+        "parse_share": valid / n_valid if n_valid else 1.0,
+        "examples": examples,
+    }
+
+
+def coverage_report(
+    n: int = 1000, seed: int = 0, config: Any = None, check_host: bool = False
+) -> dict[str, Any]:
+    """Generate ``n`` cases from ``seed`` and report grammar coverage, the share of
+    deliberately invalid queries, and what our parser (and, with ``check_host``, the
+    Prometheus host's parser) makes of them. ``config`` is a
+    :class:`~promfuzz.generators.cases.CaseConfig`."""
+    from promfuzz.generators.cases import iter_generated_cases
+
+    queries = [g.query for g in iter_generated_cases(seed, n, config)]
+    report = grammar_coverage(queries)
+    report["seed"] = seed
+    report["invalid"] = sum(1 for q in queries if q.invalid is not None)
+    report["invalid_reasons"] = dict(Counter(q.invalid for q in queries if q.invalid is not None))
+    report["value_types"] = dict(Counter(q.value_type for q in queries if q.invalid is None))
+    report["parser"] = _parser_check(queries)
+    if check_host:
+        report["host"] = _host_check(queries)
+    return report
+
+
+def format_coverage(report: dict[str, Any]) -> str:
+    """A short human-readable summary of :func:`coverage_report`."""
+    lines = [
+        f"{report['queries']} queries (seed {report.get('seed', '?')}), "
+        f"{report.get('invalid', 0)} deliberately invalid; "
+        f"language reached {report['reached']}/{report['total']} ({report['share']:.1%})",
+    ]
+    for cat, d in report["categories"].items():
+        line = f"  {cat:<13} {d['reached']:>3}/{d['total']:<3} {d['share']:6.1%}"
+        if d["missing"]:
+            line += "  missing: " + ", ".join(d["missing"][:12]) + (" ..." if len(d["missing"]) > 12 else "")
+        lines.append(line)
+    for key in ("parser", "host"):
+        chk = report.get(key)
+        if not chk:
+            continue
+        if "skipped" in chk:
+            lines.append(f"  {key}: skipped ({chk['skipped']})")
+            continue
+        extra = "".join(
+            f", {k.replace('_', ' ')} {chk[k]}"
+            for k in ("valid_rejected", "invalid_accepted", "type_mismatch", "canonical_differs")
+            if k in chk
+        )
+        lines.append(f"  {key}: {chk['parse_share']:.2%} of valid queries parse{extra}")
+        for ex in chk.get("examples", []):
+            lines.append(f"    {ex[:200]}")
+    return "\n".join(lines)
