@@ -49,6 +49,7 @@ from promfuzz.promql.ast import (
     UnaryExpr,
     VectorMatching,
     VectorSelector,
+    value_type,
 )
 from promfuzz.promql.functions import (
     AGGREGATIONS,
@@ -461,6 +462,13 @@ class QueryGenerator:
             lhs = _paren(lhs)
         if _needs_paren_as_operand(rhs, op, "rhs"):
             rhs = _paren(rhs)
+        # As Prometheus's parser leaves it: matching only between two instant vectors,
+        # and always there (one-to-one, or many-to-many for set operators).
+        if value_type(lhs) == "vector" and value_type(rhs) == "vector":
+            if matching is None:
+                matching = VectorMatching(card="many-to-many" if op in SET_OPERATORS else "one-to-one")
+        else:
+            matching = None
         return BinaryExpr(op, lhs, rhs, return_bool, matching)
 
     def vector_binary(self, depth: int, hint: Hint = "any") -> Expr:
@@ -718,7 +726,7 @@ class QueryGenerator:
         if kind == "step":
             st = DurationExpr("step")
             return DurationExpr("*", st, NumberLiteral(float(c.choice((2, 5))))) if c.boolean() else st
-        return DurationExpr("-", None, a, wrapped=True)
+        return DurationExpr("-", NumberLiteral(60.0, duration=True), a, wrapped=True)  # negative
 
     def range_ms(self) -> Duration:
         c = self.c
