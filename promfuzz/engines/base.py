@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, Self, runtime_checkable
 
 from promfuzz.errors import EngineError
 from promfuzz.model import Dataset, EvalParams, Result
@@ -102,7 +102,7 @@ class Engine(Protocol):
 
     def close(self) -> None: ...
 
-    def __enter__(self) -> Engine: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(
         self,
@@ -128,7 +128,7 @@ class EngineBase:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> EngineBase:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -53,7 +53,7 @@ from promfuzz.engines.base import (
 from promfuzz.engines.remote_write import (
     READ_HEADERS,
     WRITE_HEADERS,
-    chunk_series,
+    chunk_by_time,
     compress,
     decode_read_response,
     encode_read_request,
@@ -71,6 +71,24 @@ ENV_TENANT = "PROMFUZZ_HTTP_TENANT"
 
 DUMP_MIN_MS = -(2**62)
 DUMP_MAX_MS = 2**62
+
+
+class DatasetNotLoadableError(EngineLoadError):
+    """The dataset holds something this engine's loader cannot store (the case cannot
+    run on this engine; skip it rather than compare)."""
+
+
+def check_remote_writable(dataset: Dataset, engine: str) -> None:
+    """Remote-write receivers silently drop series without ``__name__`` (Prometheus
+    answers 204 and logs "Invalid metric names or labels"): refuse such datasets."""
+    nameless = [s for s in dataset.series if not s.name]
+    if nameless:
+        from promfuzz.model import labels_str
+
+        raise DatasetNotLoadableError(
+            f"{engine}: {len(nameless)} series without a metric name (e.g. {labels_str(nameless[0].labels)}) "
+            "cannot be loaded by remote write: receivers drop them"
+        )
 
 
 class _Unavailable(Exception):
@@ -222,7 +240,8 @@ class HttpEngine(EngineBase):
         )
 
     def _load_remote_write(self, dataset: Dataset, shift_ms: int = 0) -> None:
-        for chunk in chunk_series(dataset, self.write_max_samples):
+        check_remote_writable(dataset, self.name)
+        for chunk in chunk_by_time(dataset, max_samples=self.write_max_samples):
             body = compress(encode_write_request(chunk, shift_ms))
             r = self._send("POST", self.write_url, 60.0, data=body, headers=WRITE_HEADERS)
             if r.status_code not in (200, 204):

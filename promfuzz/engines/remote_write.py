@@ -22,7 +22,7 @@ import cramjam
 
 from promfuzz.engines import remote_pb2 as pb
 from promfuzz.errors import InputError
-from promfuzz.model import Dataset, Histogram, Labels, Series, Value, is_stale, stale_nan
+from promfuzz.model import Dataset, Histogram, Labels, Sample, Series, Value, is_stale, stale_nan
 
 WRITE_HEADERS: dict[str, str] = {
     "Content-Encoding": "snappy",
@@ -104,6 +104,35 @@ def chunk_series(dataset: Dataset, max_samples: int = 50_000) -> Iterator[list[S
         n += len(s.samples)
     if batch:
         yield batch
+
+
+def chunk_by_time(
+    dataset: Dataset, window_ms: int = 1_800_000, max_samples: int = 50_000
+) -> Iterator[list[Series]]:
+    """Split a dataset into write requests by time window, oldest first, each request
+    holding every series' samples of one window (split further past ``max_samples``).
+
+    Written in this order, every append is in order for its series and within TSDB's
+    in-order window (head max time - 1h), so nothing lands in out-of-order chunks.
+    """
+    windows: dict[int, list[Series]] = {}
+    for s in dataset.series:
+        by_w: dict[int, list[Sample]] = {}
+        for x in s.samples:
+            by_w.setdefault(x.t // window_ms, []).append(x)
+        for w, xs in by_w.items():
+            windows.setdefault(w, []).append(Series(s.labels, tuple(xs)))
+    for w in sorted(windows):
+        batch: list[Series] = []
+        n = 0
+        for part in windows[w]:
+            if batch and n + len(part.samples) > max_samples:
+                yield batch
+                batch, n = [], 0
+            batch.append(part)
+            n += len(part.samples)
+        if batch:
+            yield batch
 
 
 def compress(payload: bytes) -> bytes:
@@ -209,7 +238,8 @@ def decode_read_response(data: bytes, shift_ms: int = 0) -> Dataset:
         resp.ParseFromString(decompress(data))
     except Exception as e:
         raise RemoteProtocolError(f"not a remote-read ReadResponse: {e}", "<remote read answer>") from e
-    items = []
+    items: list[tuple[Labels, list[tuple[int, Value]]]] = []
     for qr in resp.results:
-        items.extend(_timeseries_items(qr.timeseries, shift_ms))
+        # A series whose samples were all deleted (admin API) is still listed, empty.
+        items.extend(x for x in _timeseries_items(qr.timeseries, shift_ms) if x[1])
     return Dataset.build(items)
