@@ -197,6 +197,7 @@ def tokenize(text: str, unquoted_utf8_names: bool = False) -> list[Token]:
     bracket = False
     got_colon = False
     got_duration = False
+    dur_mode = False  # Prometheus's lexDurationExpr state (right after "[" until a number)
     paren = 0
     try:
         while True:
@@ -212,6 +213,8 @@ def tokenize(text: str, unquoted_utf8_names: bool = False) -> list[Token]:
                 return toks
             c = text[i]
             if c == "#":
+                if dur_mode:
+                    raise _LexError("unexpected character in duration expression: '#'", i)
                 j = i
                 while j < n and text[j] not in "\r\n":
                     j += 1
@@ -266,8 +269,11 @@ def tokenize(text: str, unquoted_utf8_names: bool = False) -> list[Token]:
                         raise _LexError(_bad_number(text, i), i)
                 if bracket:
                     got_duration = True
+                    dur_mode = False
                 continue
             if c in "\"'`":
+                if dur_mode:
+                    raise _LexError(f"unexpected character in duration expression: {_goq(c)}", i)
                 j = _lex_string(text, i)
                 append(("STRING", text[i:j], i))
                 i = j
@@ -327,20 +333,23 @@ def tokenize(text: str, unquoted_utf8_names: bool = False) -> list[Token]:
                 elif c == ")":
                     paren -= 1
                     if paren < 0:
-                        append((")", c, i))
-                        raise _LexError("unexpected right parenthesis ')'", i)
+                        raise _LexError("unexpected right parenthesis ')'", i + 1)
                 elif c == "{":
                     brace = True
+                elif c == "}":
+                    raise _LexError("unexpected character: '}'", i)
                 elif c == "[":
                     if bracket:
                         raise _LexError("unexpected left bracket '['", i)
                     bracket = True
+                    dur_mode = True
                     got_colon = False
                     got_duration = False
                 elif c == "]":
                     if not bracket:
                         raise _LexError("unexpected right bracket ']'", i)
                     bracket = False
+                    dur_mode = False
                     got_colon = False
                 elif c == ":" and bracket:
                     if got_colon:
@@ -369,8 +378,68 @@ def _goq(c: str) -> str:
 
 
 def _bad_number(text: str, i: int) -> str:
-    m = _BAD_NUM_RE.match(text, i)
-    return f'bad number or duration syntax: "{m.group() if m else text[i]}"'
+    """Prometheus's message for a malformed number, with the text its lexer had consumed."""
+    n = len(text)
+    j = i
+
+    def at(k: int) -> str:
+        return text[k] if k < n else ""
+
+    digits = "0123456789"
+    if at(j) == "0" and at(j + 1) in ("x", "X") and at(j + 1):
+        j += 2
+        if at(j) == "_":
+            j += 1
+        digits = "0123456789abcdefABCDEF"
+    if at(j) == ".":
+        j += 1
+    if at(j) and at(j) in digits:
+        j += 1
+    dot = exp = False
+    while at(j) and at(j) in digits + "._eE":
+        ch = at(j)
+        if ch == "." and dot:
+            return f'bad number or duration syntax: "{text[i : j + 1]}"'
+        if ch in "eE" and exp and digits == "0123456789":
+            return f'bad number or duration syntax: "{text[i : j + 1]}"'
+        if ch == "." and (len(digits) == 10 or True):
+            dot = True
+            j += 1
+            if at(j) and at(j) in "_.":
+                return f'bad number or duration syntax: "{text[i : j + 1]}"'
+            if len(digits) > 10:
+                return f'bad number or duration syntax: "{text[i:j]}"'
+            continue
+        if ch in "eE" and len(digits) == 10:
+            exp = True
+            j += 1
+            if at(j) and at(j) in "+-":
+                j += 1
+            if not at(j) or at(j) in "._eE":
+                return f'bad number or duration syntax: "{text[i : j + (1 if at(j) else 0)]}"'
+            continue
+        if ch == "_":
+            j += 1
+            if not at(j) or at(j) in "._eE":
+                return f'bad number or duration syntax: "{text[i : j + (1 if at(j) else 0)]}"'
+            continue
+        while at(j) and at(j) in digits:
+            j += 1
+    # acceptRemainingDuration
+    if at(j) and at(j) in "smhdwy":
+        j += 1
+        if at(j) == "s":
+            j += 1
+        while at(j) and at(j) in "0123456789":
+            while at(j) and at(j) in "0123456789":
+                j += 1
+            if not (at(j) and at(j) in "smhdw"):
+                return f'bad number or duration syntax: "{text[i : j + (1 if at(j) else 0)]}"'
+            j += 1
+            if at(j) == "s":
+                j += 1
+        j += 1 if at(j) else 0
+    return f'bad number or duration syntax: "{text[i:j]}"'
 
 
 # --------------------------------------------------------------------------- strings
@@ -537,9 +606,17 @@ def _ns_seconds(ns: int) -> float:
     return float(sec) + float(nsec) / 1e9
 
 
+_MIN_INT64 = -(2**63)
+
+
 def _seconds_to_ms(v: float) -> int:
-    """time.Duration(math.Round(v*1e9)) then truncation to milliseconds."""
-    ns = _go_round(v * 1e9)
+    """time.Duration(math.Round(v*1e9)) then truncation to milliseconds.
+
+    As on amd64, a NaN or out-of-range value converts to the minimum int64 (Prometheus
+    accepts ``offset NaN`` and ends up with that offset).
+    """
+    x = v * 1e9
+    ns = _go_round(x) if not (math.isnan(x) or math.isinf(x) or abs(x) >= 2**63) else _MIN_INT64
     return ns // 1_000_000 if ns >= 0 else -((-ns) // 1_000_000)
 
 
@@ -553,7 +630,12 @@ def _out_of_range(v: float) -> bool:
 # --------------------------------------------------------------------------- regex
 
 
-_INLINE_FLAGS_RE = re.compile(r"\(\?[imsU-]+\)")
+_INLINE_FLAGS_RE = re.compile(r"\(\?[imsU-]*\)")
+_NESTED_REPEAT_RE = re.compile(
+    r"(?<!\\)(?:[*+?]|\{[0-9]+(?:,[0-9]*)?\})[*+]|(?<!\\)\{[0-9]+(?:,[0-9]*)?\}\{[0-9]"
+)
+_REPEAT_COUNT_RE = re.compile(r"(?<!\\)\{([0-9]+)(?:,([0-9]*))?\}")
+_RE2_ONLY_ESCAPES = set("pPzQE")
 
 
 def _to_python_regex(pattern: str) -> str:
@@ -580,6 +662,11 @@ def _check_regex(pattern: str) -> str | None:
     """An RE2-like compile error message for ``pattern`` (None when it looks valid)."""
     if _RE2_UNSUPPORTED.search(pattern):
         return "error parsing regexp: invalid or unsupported Perl syntax"
+    if _NESTED_REPEAT_RE.search(pattern) and "[" not in pattern:
+        return "error parsing regexp: invalid nested repetition operator"
+    for m in _REPEAT_COUNT_RE.finditer(pattern):
+        if int(m.group(1)) > 1000 or (m.group(2) and int(m.group(2)) > 1000):
+            return f"error parsing regexp: invalid repeat count: `{m.group()}`"
     try:
         re.compile(_to_python_regex(pattern))
     except re.error as e:
@@ -593,7 +680,10 @@ def _check_regex(pattern: str) -> str | None:
         if "unterminated character set" in msg:
             return f"error parsing regexp: missing closing ]: `{pattern}`"
         if "bad escape" in msg:
-            return None  # RE2 knows escapes Python does not (\pL, \z, ...): accept
+            m2 = re.search(r"bad escape \\(.)", msg)
+            if m2 is not None and m2.group(1) in _RE2_ONLY_ESCAPES:
+                return None  # RE2 knows escapes Python does not (\pL, \z, \Q...\E): accept
+            return f"error parsing regexp: invalid escape sequence: `{m2.group() if m2 else msg}`"
         return f"error parsing regexp: {msg}"
     return None
 
@@ -651,10 +741,11 @@ def _goquote_str(s: str) -> str:
 
 
 class _Parser:
-    __slots__ = ("toks", "i", "text", "pos", "fix", "utf8")
+    __slots__ = ("toks", "i", "text", "pos", "fix", "utf8", "ctx")
 
     def __init__(self, text: str, toks: list[Token], utf8: bool = False) -> None:
         self.utf8 = utf8
+        self.ctx = ""
         self.text = text
         self.toks = toks
         self.i = 0
@@ -682,6 +773,8 @@ class _Parser:
         if t[0] == "ERROR":
             return _Fail(t[1], t[2], len(self.text))
         msg = "unexpected " + _desc(t)
+        if not context:
+            context = self.ctx
         if context:
             msg += " in " + context
         if expected:
@@ -984,6 +1077,8 @@ class _Parser:
         op = t[0]
         grouping: tuple[str, ...] | None = None
         without = False
+        saved = self.ctx
+        self.ctx = "aggregation"
         nk = self.toks[self.i][0]
         if nk == "by" or nk == "without":
             self.i += 1
@@ -999,6 +1094,7 @@ class _Parser:
                 self.i += 1
                 without = nk == "without"
                 grouping = self.grouping_labels()
+        self.ctx = saved
         if not args:
             raise _Fail("no arguments for aggregate expression provided", t[2], end)
         want = 2 if AGGREGATIONS[op].param_type is not None else 1
