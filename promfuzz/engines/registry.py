@@ -103,17 +103,18 @@ class EngineRegistry:
             self._processes[binary] = proc
         return proc
 
-    def open(self, name: str, **opts: Any) -> Engine:
+    def open(self, name: str, /, **opts: Any) -> Engine:
         """Open the engine ``name`` (see the module docstring); ``opts`` go to its class."""
         eng: Engine
+        opts.setdefault("name", name)  # a caller may rename the engine (two of one kind)
         if name in HOST_ENGINES:
             spec = HOST_ENGINES[name]
-            eng = HostEngine(self.process(spec.binary), spec.engine, name=name, **opts)
+            eng = HostEngine(self.process(spec.binary), spec.engine, **opts)
         elif name in LIVE_ENGINES:
-            eng = LiveEngine(self.build_dir / LIVE_ENGINES[name], name=name, **opts)
+            eng = LiveEngine(self.build_dir / LIVE_ENGINES[name], **opts)
         elif name.startswith("http:"):
             url, loader = parse_http_name(name)
-            eng = HttpEngine(url, opts.pop("loader", loader), name=name, **opts)
+            eng = HttpEngine(url, opts.pop("loader", loader), **opts)
         else:
             raise UnknownEngineError(
                 f"unknown engine {name!r}; known engines: {', '.join(known_engine_names())}"
@@ -138,13 +139,14 @@ class EngineRegistry:
         self.close()
 
 
-def open_engine(name: str, *, build_dir: str | os.PathLike[str] | None = None, **opts: Any) -> Engine:
+def open_engine(name: str, /, *, build_dir: str | os.PathLike[str] | None = None, **opts: Any) -> Engine:
     """One engine that owns its resources (its own host process); close it when done."""
     bdir = Path(build_dir) if build_dir is not None else default_build_dir()
     if name in HOST_ENGINES:
         spec = HOST_ENGINES[name]
         proc = HostProcess(bdir / spec.binary, host_name=spec.binary)
-        return HostEngine(proc, spec.engine, name=name, owns_process=True, **opts)
+        opts.setdefault("name", name)
+        return HostEngine(proc, spec.engine, owns_process=True, **opts)
     return EngineRegistry(bdir).open(name, **opts)
 
 

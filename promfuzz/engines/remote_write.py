@@ -22,7 +22,7 @@ import cramjam
 
 from promfuzz.engines import remote_pb2 as pb
 from promfuzz.errors import InputError
-from promfuzz.model import Dataset, Histogram, Labels, Sample, Series, Value, is_stale, stale_nan
+from promfuzz.model import Dataset, Histogram, Labels, Sample, Series, Value
 
 WRITE_HEADERS: dict[str, str] = {
     "Content-Encoding": "snappy",
@@ -160,11 +160,11 @@ def _deltas_to_counts(deltas: Sequence[int]) -> tuple[float, ...]:
     return tuple(out)
 
 
-def histogram_from_pb(h: pb.Histogram) -> Value:
-    """A protobuf histogram as our value. A histogram whose sum is the stale marker is
-    how TSDB stores a stale marker in a histogram series: it becomes the stale float."""
-    if is_stale(h.sum):
-        return stale_nan()
+def histogram_from_pb(h: pb.Histogram) -> Histogram:
+    """A protobuf histogram as our value, kept as stored: a stale marker in a histogram
+    series is stored by TSDB as a histogram whose sum is the stale NaN, and the Go hosts'
+    ``/dump`` shows it the same way (``{"count":"0.0","schema":0,"sum":"stale"}``), so
+    dumps of a host and of a live server compare equal."""
     is_int = h.WhichOneof("count") == "count_int"
     if is_int:
         count = float(h.count_int)

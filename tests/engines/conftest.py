@@ -45,3 +45,14 @@ def host_binary(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} is not built (run `make hosts`)")
     return path
+
+
+@pytest.fixture
+def real_binary() -> Callable[[str], Path]:
+    """``real_binary("prometheus-host")``: the built binary, or skip saying how to build it."""
+    return host_binary
+
+
+@pytest.fixture
+def build_dir() -> Path:
+    return BUILD

@@ -96,13 +96,19 @@ def test_integer_histogram_deltas_decode_to_absolute_counts() -> None:
     assert isinstance(v, Histogram) and v.positive_buckets == (1.0, 3.0, 1.0) and v.zero_count == 1.0
 
 
-def test_stale_histogram_marker_reads_back_as_stale_float() -> None:
+def test_stale_histogram_marker_reads_back_as_stored_histogram() -> None:
     resp = pb.ReadResponse()
     ts = resp.results.add().timeseries.add()
     ts.labels.add(name="__name__", value="h")
-    ts.histograms.add(sum=stale_nan(), timestamp=5)
+    ts.histograms.add(sum=stale_nan(), timestamp=5, count_float=0.0)
     back = decode_read_response(compress(resp.SerializeToString()))
-    assert float_bits(back.series[0].samples[0].v) == STALE_NAN_BITS  # type: ignore[arg-type]
+    v = back.series[0].samples[0].v
+    assert isinstance(v, Histogram) and v.count == 0.0
+    assert float_bits(v.sum) == STALE_NAN_BITS
+    assert (
+        back.to_json()
+        == '{"series":[{"labels":{"__name__":"h"},"samples":[[5,{"count":"0.0","schema":0,"sum":"stale"}]]}]}'
+    )
 
 
 def test_shift_moves_timestamps_both_ways() -> None:
