@@ -265,6 +265,7 @@ func appendSeries(db storage.Appendable, series []seriesJSON, counts *loadCounts
 		}
 		seen[key] = i
 		var ref storage.SeriesRef
+		prevT := int64(math.MinInt64)
 		for k, pair := range s.Samples {
 			fail := func(err error) error {
 				return errors.Join(fmt.Errorf("series #%d %s, sample #%d: %w", i, key, k, err), app.Rollback())
@@ -273,6 +274,10 @@ func appendSeries(db storage.Appendable, series []seriesJSON, counts *loadCounts
 			if err != nil {
 				return fail(fmt.Errorf("expected an integer millisecond timestamp, got %s", pair[0]))
 			}
+			if k > 0 && t <= prevT {
+				return fail(fmt.Errorf("timestamp %d is not after the previous sample's %d (samples must be sorted by time, one per timestamp)", t, prevT))
+			}
+			prevT = t
 			raw := bytes.TrimSpace(pair[1])
 			if len(raw) > 0 && raw[0] == '{' {
 				var hj histogramJSON
