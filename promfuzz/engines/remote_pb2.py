@@ -3,54 +3,60 @@
 # source: remote.proto
 # Protobuf Python Version: 7.35.1
 """Generated protocol buffer code."""
-
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import descriptor_pool as _descriptor_pool
 from google.protobuf import runtime_version as _runtime_version
 from google.protobuf import symbol_database as _symbol_database
 from google.protobuf.internal import builder as _builder
 
-_runtime_version.ValidateProtobufRuntimeVersion(_runtime_version.Domain.PUBLIC, 7, 35, 1, "", "remote.proto")
+_runtime_version.ValidateProtobufRuntimeVersion(
+    _runtime_version.Domain.PUBLIC,
+    7,
+    35,
+    1,
+    '',
+    'remote.proto'
+)
 # @@protoc_insertion_point(imports)
 
 _sym_db = _symbol_database.Default()
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(
-    b'\n\x0cremote.proto\x12\x0fpromfuzz.remote"*\n\x06Sample\x12\r\n\x05value\x18\x01 \x01(\x01\x12\x11\n\ttimestamp\x18\x02 \x01(\x03",\n\nBucketSpan\x12\x0e\n\x06offset\x18\x01 \x01(\x11\x12\x0e\n\x06length\x18\x02 \x01(\r"\xa1\x04\n\tHistogram\x12\x13\n\tcount_int\x18\x01 \x01(\x04H\x00\x12\x15\n\x0b\x63ount_float\x18\x02 \x01(\x01H\x00\x12\x0b\n\x03sum\x18\x03 \x01(\x01\x12\x0e\n\x06schema\x18\x04 \x01(\x11\x12\x16\n\x0ezero_threshold\x18\x05 \x01(\x01\x12\x18\n\x0ezero_count_int\x18\x06 \x01(\x04H\x01\x12\x1a\n\x10zero_count_float\x18\x07 \x01(\x01H\x01\x12\x33\n\x0enegative_spans\x18\x08 \x03(\x0b\x32\x1b.promfuzz.remote.BucketSpan\x12\x17\n\x0fnegative_deltas\x18\t \x03(\x12\x12\x17\n\x0fnegative_counts\x18\n \x03(\x01\x12\x33\n\x0epositive_spans\x18\x0b \x03(\x0b\x32\x1b.promfuzz.remote.BucketSpan\x12\x17\n\x0fpositive_deltas\x18\x0c \x03(\x12\x12\x17\n\x0fpositive_counts\x18\r \x03(\x01\x12\x38\n\nreset_hint\x18\x0e \x01(\x0e\x32$.promfuzz.remote.Histogram.ResetHint\x12\x11\n\ttimestamp\x18\x0f \x01(\x03\x12\x15\n\rcustom_values\x18\x10 \x03(\x01"4\n\tResetHint\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x07\n\x03YES\x10\x01\x12\x06\n\x02NO\x10\x02\x12\t\n\x05GAUGE\x10\x03\x42\x07\n\x05\x63ountB\x0c\n\nzero_count"$\n\x05Label\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t"\x8e\x01\n\nTimeSeries\x12&\n\x06labels\x18\x01 \x03(\x0b\x32\x16.promfuzz.remote.Label\x12(\n\x07samples\x18\x02 \x03(\x0b\x32\x17.promfuzz.remote.Sample\x12.\n\nhistograms\x18\x04 \x03(\x0b\x32\x1a.promfuzz.remote.Histogram"?\n\x0cWriteRequest\x12/\n\ntimeseries\x18\x01 \x03(\x0b\x32\x1b.promfuzz.remote.TimeSeries"\x87\x01\n\x0cLabelMatcher\x12\x30\n\x04type\x18\x01 \x01(\x0e\x32".promfuzz.remote.LabelMatcher.Type\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t"(\n\x04Type\x12\x06\n\x02\x45Q\x10\x00\x12\x07\n\x03NEQ\x10\x01\x12\x06\n\x02RE\x10\x02\x12\x07\n\x03NRE\x10\x03"n\n\x05Query\x12\x1a\n\x12start_timestamp_ms\x18\x01 \x01(\x03\x12\x18\n\x10\x65nd_timestamp_ms\x18\x02 \x01(\x03\x12/\n\x08matchers\x18\x03 \x03(\x0b\x32\x1d.promfuzz.remote.LabelMatcher"\xb8\x01\n\x0bReadRequest\x12\'\n\x07queries\x18\x01 \x03(\x0b\x32\x16.promfuzz.remote.Query\x12J\n\x17\x61\x63\x63\x65pted_response_types\x18\x02 \x03(\x0e\x32).promfuzz.remote.ReadRequest.ResponseType"4\n\x0cResponseType\x12\x0b\n\x07SAMPLES\x10\x00\x12\x17\n\x13STREAMED_XOR_CHUNKS\x10\x01">\n\x0bQueryResult\x12/\n\ntimeseries\x18\x01 \x03(\x0b\x32\x1b.promfuzz.remote.TimeSeries"=\n\x0cReadResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.promfuzz.remote.QueryResultb\x06proto3'
-)
+
+
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0cremote.proto\x12\x0fpromfuzz.remote\"*\n\x06Sample\x12\r\n\x05value\x18\x01 \x01(\x01\x12\x11\n\ttimestamp\x18\x02 \x01(\x03\",\n\nBucketSpan\x12\x0e\n\x06offset\x18\x01 \x01(\x11\x12\x0e\n\x06length\x18\x02 \x01(\r\"\xa1\x04\n\tHistogram\x12\x13\n\tcount_int\x18\x01 \x01(\x04H\x00\x12\x15\n\x0b\x63ount_float\x18\x02 \x01(\x01H\x00\x12\x0b\n\x03sum\x18\x03 \x01(\x01\x12\x0e\n\x06schema\x18\x04 \x01(\x11\x12\x16\n\x0ezero_threshold\x18\x05 \x01(\x01\x12\x18\n\x0ezero_count_int\x18\x06 \x01(\x04H\x01\x12\x1a\n\x10zero_count_float\x18\x07 \x01(\x01H\x01\x12\x33\n\x0enegative_spans\x18\x08 \x03(\x0b\x32\x1b.promfuzz.remote.BucketSpan\x12\x17\n\x0fnegative_deltas\x18\t \x03(\x12\x12\x17\n\x0fnegative_counts\x18\n \x03(\x01\x12\x33\n\x0epositive_spans\x18\x0b \x03(\x0b\x32\x1b.promfuzz.remote.BucketSpan\x12\x17\n\x0fpositive_deltas\x18\x0c \x03(\x12\x12\x17\n\x0fpositive_counts\x18\r \x03(\x01\x12\x38\n\nreset_hint\x18\x0e \x01(\x0e\x32$.promfuzz.remote.Histogram.ResetHint\x12\x11\n\ttimestamp\x18\x0f \x01(\x03\x12\x15\n\rcustom_values\x18\x10 \x03(\x01\"4\n\tResetHint\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x07\n\x03YES\x10\x01\x12\x06\n\x02NO\x10\x02\x12\t\n\x05GAUGE\x10\x03\x42\x07\n\x05\x63ountB\x0c\n\nzero_count\"$\n\x05Label\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x8e\x01\n\nTimeSeries\x12&\n\x06labels\x18\x01 \x03(\x0b\x32\x16.promfuzz.remote.Label\x12(\n\x07samples\x18\x02 \x03(\x0b\x32\x17.promfuzz.remote.Sample\x12.\n\nhistograms\x18\x04 \x03(\x0b\x32\x1a.promfuzz.remote.Histogram\"?\n\x0cWriteRequest\x12/\n\ntimeseries\x18\x01 \x03(\x0b\x32\x1b.promfuzz.remote.TimeSeries\"\x87\x01\n\x0cLabelMatcher\x12\x30\n\x04type\x18\x01 \x01(\x0e\x32\".promfuzz.remote.LabelMatcher.Type\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\t\"(\n\x04Type\x12\x06\n\x02\x45Q\x10\x00\x12\x07\n\x03NEQ\x10\x01\x12\x06\n\x02RE\x10\x02\x12\x07\n\x03NRE\x10\x03\"n\n\x05Query\x12\x1a\n\x12start_timestamp_ms\x18\x01 \x01(\x03\x12\x18\n\x10\x65nd_timestamp_ms\x18\x02 \x01(\x03\x12/\n\x08matchers\x18\x03 \x03(\x0b\x32\x1d.promfuzz.remote.LabelMatcher\"\xb8\x01\n\x0bReadRequest\x12\'\n\x07queries\x18\x01 \x03(\x0b\x32\x16.promfuzz.remote.Query\x12J\n\x17\x61\x63\x63\x65pted_response_types\x18\x02 \x03(\x0e\x32).promfuzz.remote.ReadRequest.ResponseType\"4\n\x0cResponseType\x12\x0b\n\x07SAMPLES\x10\x00\x12\x17\n\x13STREAMED_XOR_CHUNKS\x10\x01\">\n\x0bQueryResult\x12/\n\ntimeseries\x18\x01 \x03(\x0b\x32\x1b.promfuzz.remote.TimeSeries\"=\n\x0cReadResponse\x12-\n\x07results\x18\x01 \x03(\x0b\x32\x1c.promfuzz.remote.QueryResultb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
-_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, "remote_pb2", _globals)
+_builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'remote_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-    DESCRIPTOR._loaded_options = None
-    _globals["_SAMPLE"]._serialized_start = 33
-    _globals["_SAMPLE"]._serialized_end = 75
-    _globals["_BUCKETSPAN"]._serialized_start = 77
-    _globals["_BUCKETSPAN"]._serialized_end = 121
-    _globals["_HISTOGRAM"]._serialized_start = 124
-    _globals["_HISTOGRAM"]._serialized_end = 669
-    _globals["_HISTOGRAM_RESETHINT"]._serialized_start = 594
-    _globals["_HISTOGRAM_RESETHINT"]._serialized_end = 646
-    _globals["_LABEL"]._serialized_start = 671
-    _globals["_LABEL"]._serialized_end = 707
-    _globals["_TIMESERIES"]._serialized_start = 710
-    _globals["_TIMESERIES"]._serialized_end = 852
-    _globals["_WRITEREQUEST"]._serialized_start = 854
-    _globals["_WRITEREQUEST"]._serialized_end = 917
-    _globals["_LABELMATCHER"]._serialized_start = 920
-    _globals["_LABELMATCHER"]._serialized_end = 1055
-    _globals["_LABELMATCHER_TYPE"]._serialized_start = 1015
-    _globals["_LABELMATCHER_TYPE"]._serialized_end = 1055
-    _globals["_QUERY"]._serialized_start = 1057
-    _globals["_QUERY"]._serialized_end = 1167
-    _globals["_READREQUEST"]._serialized_start = 1170
-    _globals["_READREQUEST"]._serialized_end = 1354
-    _globals["_READREQUEST_RESPONSETYPE"]._serialized_start = 1302
-    _globals["_READREQUEST_RESPONSETYPE"]._serialized_end = 1354
-    _globals["_QUERYRESULT"]._serialized_start = 1356
-    _globals["_QUERYRESULT"]._serialized_end = 1418
-    _globals["_READRESPONSE"]._serialized_start = 1420
-    _globals["_READRESPONSE"]._serialized_end = 1481
+  DESCRIPTOR._loaded_options = None
+  _globals['_SAMPLE']._serialized_start=33
+  _globals['_SAMPLE']._serialized_end=75
+  _globals['_BUCKETSPAN']._serialized_start=77
+  _globals['_BUCKETSPAN']._serialized_end=121
+  _globals['_HISTOGRAM']._serialized_start=124
+  _globals['_HISTOGRAM']._serialized_end=669
+  _globals['_HISTOGRAM_RESETHINT']._serialized_start=594
+  _globals['_HISTOGRAM_RESETHINT']._serialized_end=646
+  _globals['_LABEL']._serialized_start=671
+  _globals['_LABEL']._serialized_end=707
+  _globals['_TIMESERIES']._serialized_start=710
+  _globals['_TIMESERIES']._serialized_end=852
+  _globals['_WRITEREQUEST']._serialized_start=854
+  _globals['_WRITEREQUEST']._serialized_end=917
+  _globals['_LABELMATCHER']._serialized_start=920
+  _globals['_LABELMATCHER']._serialized_end=1055
+  _globals['_LABELMATCHER_TYPE']._serialized_start=1015
+  _globals['_LABELMATCHER_TYPE']._serialized_end=1055
+  _globals['_QUERY']._serialized_start=1057
+  _globals['_QUERY']._serialized_end=1167
+  _globals['_READREQUEST']._serialized_start=1170
+  _globals['_READREQUEST']._serialized_end=1354
+  _globals['_READREQUEST_RESPONSETYPE']._serialized_start=1302
+  _globals['_READREQUEST_RESPONSETYPE']._serialized_end=1354
+  _globals['_QUERYRESULT']._serialized_start=1356
+  _globals['_QUERYRESULT']._serialized_end=1418
+  _globals['_READRESPONSE']._serialized_start=1420
+  _globals['_READRESPONSE']._serialized_end=1481
 # @@protoc_insertion_point(module_scope)
