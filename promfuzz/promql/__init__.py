@@ -26,6 +26,8 @@ from promfuzz.promql.ast import (
     walk,
 )
 from promfuzz.promql.functions import AGGREGATIONS, FUNCTIONS, Aggregation, Function, ValueType
+from promfuzz.promql.parser import parse
+from promfuzz.promql.printer import to_text, to_text_variant
 
 __all__ = [
     "AGGREGATIONS",
@@ -52,7 +54,10 @@ __all__ = [
     "VectorSelector",
     "children",
     "features",
+    "parse",
     "replace_children",
+    "to_text",
+    "to_text_variant",
     "transform",
     "value_type",
     "walk",

@@ -142,6 +142,21 @@ _NUM_RE = re.compile(
     rf"|(?:{_DEC}(?:\.(?:{_DEC})?)?|\.{_DEC})(?:[eE][+-]?{_DEC})?)"
     r"(?![a-zA-Z0-9_.])"
 )
+_FAST_STMT_RE = re.compile(
+    r"(?P<ws>[ \t\r\n]+)"
+    r"|(?P<id>[a-zA-Z_:][a-zA-Z0-9_:]*)"
+    r"|(?P<p>==|!=|<=|>=|</|>/|[,*/%+\-^()@=<>])"
+    rf"|(?P<num>(?:0[xX]_?[0-9a-fA-F]+(?:_[0-9a-fA-F]+)*|(?:{_DEC}(?:\.(?:{_DEC})?)?|\.{_DEC})(?:[eE][+-]?{_DEC})?)"
+    r"(?![a-zA-Z0-9_.]))"
+    r"|(?P<dur>[0-9]+(?:ms|[smhdwy])(?:[0-9]+(?:ms|[smhdw]))*(?![a-zA-Z0-9_]))"
+    r'|(?P<str>"(?:[^"\\\n]|\\[^\n])*")'
+)
+_FAST_BRACE_RE = re.compile(
+    r"(?P<ws>[ \t\r\n]+)"
+    r"|(?P<id>[a-zA-Z_][a-zA-Z0-9_]*)"
+    r"|(?P<op>=~|!~|!=|=|,|\})"
+    r'|(?P<str>"(?:[^"\\\n]|\\[^\n])*")'
+)
 _DUR_RE = re.compile(r"[0-9]+(?:ms|[smhdwy])(?:[0-9]+(?:ms|[smhdw]))*(?![a-zA-Z0-9_])")
 _BAD_NUM_RE = re.compile(r"[0-9a-zA-Z_.]*")
 _DUR_PART_RE = re.compile(r"([0-9]+)(ms|[smhdwy])")
@@ -199,8 +214,77 @@ def tokenize(text: str, unquoted_utf8_names: bool = False) -> list[Token]:
     got_duration = False
     dur_mode = False  # Prometheus's lexDurationExpr state (right after "[" until a number)
     paren = 0
+    fast = not unquoted_utf8_names
     try:
         while True:
+            if not brace and not bracket and fast:
+                # Fast path for the common tokens of statement mode.
+                m = _FAST_STMT_RE.match(text, i)
+                if m is not None:
+                    g = m.lastgroup
+                    w = m.group()
+                    if g == "id":
+                        lw = w.lower()
+                        if lw in _KEYWORDS:
+                            if lw in _FILL_KEYWORDS:
+                                j = _SPACE_RE.match(text, m.end()).end()  # type: ignore[union-attr]
+                                if j >= n or text[j] != "(":
+                                    append(("IDENT", w, i))
+                                    i = m.end()
+                                    continue
+                            append((lw, w, i))
+                        elif lw == "inf" or lw == "nan":
+                            append(("NUMBER", w, i))
+                        elif ":" in w:
+                            append(("METRIC_IDENT", w, i))
+                        else:
+                            append(("IDENT", w, i))
+                        i = m.end()
+                        continue
+                    if g == "p":
+                        if w == "(":
+                            paren += 1
+                        elif w == ")":
+                            paren -= 1
+                            if paren < 0:
+                                raise _LexError("unexpected right parenthesis ')'", i + 1)
+                        elif w == "=" and text.startswith("=~", i):
+                            raise _LexError("unexpected character after '=': '~'", i)
+                        append((w, w, i))
+                        i += len(w)
+                        continue
+                    if g == "ws":
+                        i = m.end()
+                        continue
+                    if g == "num":
+                        append(("NUMBER", w, i))
+                    elif g == "dur":
+                        append(("DURATION", w, i))
+                    else:
+                        if "\\" in w:
+                            _unquote_body(w[1:-1], '"', i)
+                        append(("STRING", w, i))
+                    i = m.end()
+                    continue
+            elif brace and fast:
+                m = _FAST_BRACE_RE.match(text, i)
+                if m is not None:
+                    g = m.lastgroup
+                    w = m.group()
+                    if g == "ws":
+                        pass
+                    elif g == "id":
+                        append(("IDENT", w, i))
+                    elif g == "str":
+                        if "\\" in w:
+                            _unquote_body(w[1:-1], '"', i)
+                        append(("STRING", w, i))
+                    else:
+                        append((w, w, i))
+                        if w == "}":
+                            brace = False
+                    i = m.end()
+                    continue
             i = _SPACE_RE.match(text, i).end()  # type: ignore[union-attr]
             if i >= n:
                 if brace:
@@ -539,6 +623,10 @@ def _go_round(x: float) -> int:
 
 def _parse_number(s: str) -> float:
     """Prometheus's ``number()``: ParseInt(base 0) first, then ParseFloat."""
+    if s.isdigit() and (s[0] != "0" or len(s) == 1) and len(s) < 19:
+        return float(int(s))
+    if _SIMPLE_FLOAT_RE.match(s):
+        return float(s)
     low = s.lower()
     if low == "inf" or low == "+inf":
         return math.inf
@@ -561,6 +649,8 @@ def _parse_number(s: str) -> float:
     return v2
 
 
+_SIMPLE_FLOAT_RE = re.compile(r"[1-9][0-9]*\.[0-9]+\Z|0?\.[0-9]+\Z")
+_SIMPLE_DUR_RE = re.compile(r"([0-9]{1,6})(ms|[smhdwy])\Z")
 _UNIT_ORDER = {"y": 1, "w": 2, "d": 3, "h": 4, "m": 5, "s": 6, "ms": 7}
 
 
@@ -569,6 +659,10 @@ def parse_duration(s: str) -> int:
 
     Raises ValueError with Prometheus's message for a bad string.
     """
+    m1 = _SIMPLE_DUR_RE.match(s)
+    if m1 is not None:
+        v = int(m1.group(1))
+        return v * DURATION_UNITS_MS[m1.group(2)] * 1_000_000
     if s == "0":
         return 0
     if s == "":
