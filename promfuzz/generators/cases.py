@@ -161,3 +161,12 @@ def format_cases(seed: int, count: int, config: CaseConfig | None = None) -> str
     for i, g in enumerate(iter_generated_cases(seed, count, config)):
         out.append(_case_text(g, i))
     return "\n".join(out)
+
+
+def case_from_bytes(data: bytes, config: CaseConfig | None = None) -> GeneratedCase:
+    """A case decided by fuzzer bytes (atheris ``FuzzedDataProvider``); never raises for
+    short or random input. ``config`` defaults to small datasets, which suits fuzzing."""
+    from promfuzz.generators.choices import AtherisChoices
+
+    cfg = config or CaseConfig(dataset=DatasetConfig.small(), query=QueryConfig(max_depth=4))
+    return generate_case(AtherisChoices(data), cfg)

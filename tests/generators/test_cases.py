@@ -64,3 +64,18 @@ def test_format_cases_shows_load_and_eval() -> None:
     assert text.count("load ") == 3
     assert text.count("eval ") == 3
     assert format_cases(2, 3, cfg) == text
+
+
+def test_case_from_bytes_survives_any_input() -> None:
+    import random
+
+    from promfuzz.generators.cases import case_from_bytes
+
+    rnd = random.Random(0)
+    texts = set()
+    for n in (0, 1, 5, 50, 500):
+        for _ in range(5):
+            g = case_from_bytes(bytes(rnd.randrange(256) for _ in range(n)))
+            assert dataset_problems(g.case.dataset) == []
+            texts.add(g.case.query)
+    assert len(texts) > 5  # the bytes steer the query
