@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 # --------------------------------------------------------------------------- tokens
 
@@ -233,7 +233,77 @@ def _string_value(tokens: Sequence[Token]) -> str | None:
 
 @lru_cache(maxsize=4096)
 def analyze(text: str) -> QueryShape:
-    """The query's shape as the comparator needs it (cached: the same query text recurs)."""
+    """The query's shape as the comparator needs it (cached: the same query text recurs).
+
+    From :mod:`promfuzz.promql`'s tree when it parses the text, else from tokens."""
+    try:
+        from promfuzz.promql import parse
+
+        tree = parse(text)
+    except Exception:  # noqa: BLE001 -- any refusal falls back to tokens
+        return analyze_tokens(text)
+    return analyze_tree(text, tree)
+
+
+def _unparen(node: Any) -> Any:
+    from promfuzz.promql import ParenExpr
+
+    while isinstance(node, ParenExpr):
+        node = node.expr
+    return node
+
+
+def analyze_tree(text: str, tree: Any) -> QueryShape:
+    """:func:`analyze` on a parsed tree."""
+    from promfuzz.promql import AggregateExpr, BinaryExpr, Call, NumberLiteral, StringLiteral, UnaryExpr, walk
+
+    ordering: str | None = None
+    sort_labels: tuple[str, ...] = ()
+    top = _unparen(tree)
+    if isinstance(top, Call) and top.func in ORDERING_FUNCTIONS:
+        ordering = top.func
+        sort_labels = tuple(_unparen(a).value for a in top.args[1:] if isinstance(_unparen(a), StringLiteral))
+    select_k: SelectK | None = None
+    node, direct = top, True
+    while True:
+        node = _unparen(node)
+        if isinstance(node, AggregateExpr) and node.op in SELECT_K:
+            grouping: Literal["by", "without"] | None = None
+            if node.grouping is not None:
+                grouping = "without" if node.without else "by"
+            select_k = SelectK(node.op, grouping, tuple(node.grouping or ()), direct)
+            break
+        if isinstance(node, Call) and node.func in TIE_TRANSPARENT_FUNCTIONS and node.args:
+            node, direct = node.args[0], False
+            continue
+        if isinstance(node, UnaryExpr):
+            node, direct = node.expr, False
+            continue
+        if isinstance(node, BinaryExpr) and node.op not in SET_OPERATORS:
+            if isinstance(_unparen(node.rhs), NumberLiteral):
+                node, direct = node.lhs, False
+                continue
+            if isinstance(_unparen(node.lhs), NumberLiteral):
+                node, direct = node.rhs, False
+                continue
+        break
+    occurrences = 0
+    cv: set[str] = set()
+    for n, _ in walk(tree):
+        if isinstance(n, AggregateExpr):
+            if n.op in SELECT_K:
+                occurrences += 1
+            elif n.op == "count_values" and isinstance(_unparen(n.param), StringLiteral):
+                cv.add(_unparen(n.param).value)
+    return QueryShape(
+        text=text, ordering=ordering, sort_labels=sort_labels, select_k=select_k,
+        nested_select_k=occurrences > (1 if select_k is not None else 0),
+        count_values_labels=frozenset(cv), parsed=True,
+    )
+
+
+def analyze_tokens(text: str) -> QueryShape:
+    """:func:`analyze` from tokens only (for text our parser refuses)."""
     tokens = tokenize(text)
     ordering: str | None = None
     sort_labels: tuple[str, ...] = ()
@@ -371,11 +441,12 @@ def _binary_positions_all(tokens: Sequence[Token]) -> set[int]:
     return out
 
 
+@lru_cache(maxsize=4096)
 def query_features(text: str) -> frozenset[str]:
     """Features of a query: from :mod:`promfuzz.promql` when it parses the text, else tokens."""
     try:
         from promfuzz.promql import features as _features
-        from promfuzz.promql import parse as _parse  # type: ignore[attr-defined,unused-ignore]
+        from promfuzz.promql import parse as _parse
     except ImportError:
         return token_features(text)
     try:
