@@ -105,7 +105,7 @@ class HostProcess:
         grace_s: float = DEFAULT_GRACE_S,
         extra_args: Sequence[str] = (),
     ) -> None:
-        self.binary = Path(binary)
+        self.binary = Path(binary).absolute()
         self.host_name = host_name or self.binary.name
         self.build_hint = build_hint
         self.start_timeout_s = start_timeout_s

@@ -100,7 +100,7 @@ class LiveServer:
         start_timeout_s: float = 60.0,
         extra_args: Sequence[str] = (),
     ) -> None:
-        self.binary = Path(binary)
+        self.binary = Path(binary).absolute()
         if not self.binary.is_file() or not os.access(self.binary, os.X_OK):
             raise HostNotBuiltError(
                 f"Prometheus server binary {self.binary} is missing: build it with `make hosts` "

@@ -71,24 +71,38 @@ def _histogram_to_pb(t: int, h: Histogram, out: pb.Histogram) -> None:
     out.custom_values.extend(h.custom_values)
 
 
-def series_to_pb(series: Series, shift_ms: int = 0) -> pb.TimeSeries:
-    """One series as a remote-write ``TimeSeries`` (labels sorted by name, as required)."""
-    ts = pb.TimeSeries()
-    for k, v in series.labels:
-        ts.labels.add(name=k, value=v)
+def series_to_pb(series: Series, shift_ms: int = 0) -> list[pb.TimeSeries]:
+    """One series as remote-write ``TimeSeries`` messages (labels sorted by name).
+
+    A receiver appends a message's float samples first and its histograms after them,
+    so a series that mixes floats (e.g. a stale marker) and histograms is split into one
+    message per run of same-kind samples: appends then happen in time order, exactly as
+    a host's loader does them (a stale marker after a histogram becomes TSDB's stale
+    histogram, not an out-of-order float).
+    """
+    out: list[pb.TimeSeries] = []
+    ts: pb.TimeSeries | None = None
+    kind: bool | None = None
     for s in series.samples:
+        is_hist = isinstance(s.v, Histogram)
+        if ts is None or is_hist != kind:
+            ts = pb.TimeSeries()
+            for k, v in series.labels:
+                ts.labels.add(name=k, value=v)
+            out.append(ts)
+            kind = is_hist
         if isinstance(s.v, Histogram):
             _histogram_to_pb(s.t + shift_ms, s.v, ts.histograms.add())
         else:
             ts.samples.add(value=s.v, timestamp=s.t + shift_ms)
-    return ts
+    return out
 
 
 def encode_write_request(series: Iterable[Series], shift_ms: int = 0) -> bytes:
     """Serialized (uncompressed) ``WriteRequest`` for the given series."""
     req = pb.WriteRequest()
     for s in series:
-        req.timeseries.append(series_to_pb(s, shift_ms))
+        req.timeseries.extend(series_to_pb(s, shift_ms))
     return bytes(req.SerializeToString())
 
 
@@ -194,13 +208,14 @@ def histogram_from_pb(h: pb.Histogram) -> Histogram:
 def _timeseries_items(
     timeseries: Iterable[pb.TimeSeries], shift_ms: int
 ) -> list[tuple[Labels, list[tuple[int, Value]]]]:
-    out = []
+    """(labels, samples) per label set; messages with the same labels are merged."""
+    merged: dict[Labels, list[tuple[int, Value]]] = {}
     for ts in timeseries:
         labels = tuple((lab.name, lab.value) for lab in ts.labels)
-        samples: list[tuple[int, Value]] = [(s.timestamp - shift_ms, s.value) for s in ts.samples]
+        samples = merged.setdefault(labels, [])
+        samples.extend((s.timestamp - shift_ms, s.value) for s in ts.samples)
         samples.extend((h.timestamp - shift_ms, histogram_from_pb(h)) for h in ts.histograms)
-        out.append((labels, samples))
-    return out
+    return list(merged.items())
 
 
 def decode_write_request(data: bytes, compressed: bool = True, shift_ms: int = 0) -> Dataset:

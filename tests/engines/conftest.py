@@ -56,3 +56,9 @@ def real_binary() -> Callable[[str], Path]:
 @pytest.fixture
 def build_dir() -> Path:
     return BUILD
+
+
+@pytest.fixture(scope="module")
+def real_binary_module() -> Callable[[str], Path]:
+    """Module-scoped :func:`real_binary`."""
+    return host_binary

@@ -138,3 +138,12 @@ def test_chunks_keep_whole_series() -> None:
 def test_garbage_payload_raises_input_error() -> None:
     with pytest.raises(RemoteProtocolError, match="not a remote-write"):
         decode_write_request(b"\x00\x01garbage")
+
+
+def test_mixed_series_split_into_time_ordered_runs() -> None:
+    # A receiver appends a message's floats before its histograms: runs keep time order.
+    one = Dataset.build([({"__name__": "h"}, [(0, H1), (15, H1), (30, stale_nan()), (45, H2)])])
+    req = pb.WriteRequest.FromString(encode_write_request(one.series))
+    kinds = [("h" if ts.histograms else "f", len(ts.histograms) + len(ts.samples)) for ts in req.timeseries]
+    assert kinds == [("h", 2), ("f", 1), ("h", 1)]
+    assert decode_write_request(req.SerializeToString(), compressed=False) == one
