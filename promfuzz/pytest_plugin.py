@@ -1,0 +1,162 @@
+"""pytest plugin: differential PromQL testing inside any pytest suite.
+
+Installed with the package (entry point ``pytest11``), so it is active wherever promfuzz
+is installed. Everything it adds is prefixed ``promfuzz``:
+
+Options (``pytest --help`` lists them under "promfuzz"):
+  --promfuzz-reference ENGINE   reference engine for the fixtures (default: prometheus)
+  --promfuzz-target ENGINE      engine under test (default: mqe); any name ``promfuzz engines``
+                                lists, or ``http:<url>`` for your own engine over HTTP
+  --promfuzz-corpus PATH        corpus folder or .test file: every eval in it becomes a test item
+                                that checks the target against the file's expected result
+  --promfuzz-examples N         Hypothesis examples per test using promfuzz strategies
+
+Fixtures:
+  promql_engines        (session) the (reference, target) engine pair, started once per
+                        session (once per pytest-xdist worker)
+  assert_same_result    ``assert_same_result(query, params, dataset)`` loads the dataset into
+                        both engines, runs the query and fails with a readable diff when the
+                        differential oracle finds a divergence
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promfuzz.model import Dataset, EvalParams
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("promfuzz", "promfuzz: differential PromQL testing")
+    g.addoption("--promfuzz-reference", default="prometheus", metavar="ENGINE",
+                help="reference engine for promfuzz fixtures (default: prometheus)")
+    g.addoption("--promfuzz-target", default="mqe", metavar="ENGINE",
+                help="engine under test for promfuzz fixtures (default: mqe; http:<url> for a server)")
+    g.addoption("--promfuzz-corpus", action="append", default=[], metavar="PATH",
+                help="corpus folder or .test file; each eval becomes a test item (repeatable)")
+    g.addoption("--promfuzz-examples", type=int, default=None, metavar="N",
+                help="Hypothesis max_examples for tests that use promfuzz strategies")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    n = config.getoption("--promfuzz-examples", default=None)
+    if n:
+        from hypothesis import settings
+
+        settings.register_profile("promfuzz", max_examples=int(n))
+        settings.load_profile("promfuzz")
+
+
+@pytest.fixture(scope="session")
+def promql_engines(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
+    """The (reference, target) engines named by --promfuzz-reference / --promfuzz-target."""
+    from promfuzz.engines.registry import open_engine
+
+    ref = open_engine(request.config.getoption("--promfuzz-reference"))
+    tgt = open_engine(request.config.getoption("--promfuzz-target"))
+    try:
+        yield ref, tgt
+    finally:
+        tgt.close()
+        ref.close()
+
+
+@pytest.fixture
+def assert_same_result(promql_engines: tuple[Any, Any]) -> Callable[[str, EvalParams, Dataset], None]:
+    """Check one query on one dataset with the differential oracle; fail with the diff."""
+    from promfuzz.model import Case
+    from promfuzz.oracles import DifferentialOracle, load_rules
+
+    ref, tgt = promql_engines
+    oracle = DifferentialOracle(rules=load_rules())
+
+    def check(query: str, params: EvalParams, dataset: Dataset) -> None:
+        ref.load(dataset)
+        tgt.load(dataset)
+        r = ref.query(query, params)
+        t = tgt.query(query, params)
+        verdict = oracle.check(Case(dataset, query, params), r, t)
+        if verdict.kind in ("divergence", "engine_failure"):
+            raise AssertionError(
+                f"{tgt.name} differs from {ref.name} ({verdict.kind}) for {query!r} at {params}:\n{verdict.detail}"
+            )
+
+    return check
+
+
+# --------------------------------------------------------------------------- corpus items
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    paths = config.getoption("--promfuzz-corpus", default=[])
+    for p in paths:
+        for f in _test_files(Path(p)):
+            node = CorpusFile.from_parent(session, path=f)
+            items.extend(node.collect())  # type: ignore[arg-type]
+
+
+def _test_files(p: Path) -> list[Path]:
+    if p.is_dir():
+        return sorted(p.rglob("*.test"))
+    if p.is_file():
+        return [p]
+    raise pytest.UsageError(f"--promfuzz-corpus {p}: no such file or folder")
+
+
+class CorpusFile(pytest.File):
+    """One promqltest file; each eval in it is a :class:`CorpusCase` item."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from promfuzz.corpus.replay import file_cases
+
+        for case in file_cases(self.path):
+            yield CorpusCase.from_parent(self, name=case.item_name, case=case)
+
+
+class CorpusCase(pytest.Item):
+    def __init__(self, *, case: Any, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.case = case
+
+    def runtest(self) -> None:
+        from promfuzz.corpus.replay import check_case
+
+        outcome = check_case(self.case, _session_target(self.config))
+        if outcome.status == "failed":
+            raise CorpusCaseFailure(self.case, outcome)
+        if outcome.status == "skipped":
+            pytest.skip(outcome.reason)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CorpusCaseFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, max(0, getattr(self.case, "line", 1) - 1), f"promfuzz case {self.name}"
+
+
+class CorpusCaseFailure(AssertionError):
+    def __init__(self, case: Any, outcome: Any) -> None:
+        super().__init__(
+            f"{case.source}:{case.line}: {outcome.engine} differs from the expected result of this case\n"
+            f"query: {case.query}\n{outcome.detail}"
+        )
+
+
+_TARGET_KEY = pytest.StashKey[Any]()
+
+
+def _session_target(config: pytest.Config) -> Any:
+    """The target engine for corpus items, started once per session (per xdist worker)."""
+    if _TARGET_KEY not in config.stash:
+        from promfuzz.engines.registry import open_engine
+
+        tgt = open_engine(config.getoption("--promfuzz-target"))
+        config.stash[_TARGET_KEY] = tgt
+        config.add_cleanup(tgt.close)
+    return config.stash[_TARGET_KEY]
