@@ -107,3 +107,22 @@ def test_parse_errors_agree_with_the_host(prometheus_host) -> None:  # type: ign
             parse(q)
         pos = str(answer["error"]).split(": parse error: ")[0]
         assert f"{info.value.line}:{info.value.column}" == pos, (q, answer)  # type: ignore[attr-defined]
+
+
+def test_generated_trees_print_and_parse_back_unchanged() -> None:
+    from promfuzz.generators.queries import QueryGenerator
+
+    gen = QueryGenerator(RandomChoices(5))
+    vc = RandomChoices(9)
+    checked = 0
+    for _ in range(300):
+        node, _vt, invalid = gen.query()
+        text = to_text(node)
+        if invalid is not None:
+            with pytest.raises(Exception):  # noqa: B017 - any parse error
+                parse(text)
+            continue
+        assert parse(text) == node, text
+        assert parse(to_text_variant(node, vc)) == node, text
+        checked += 1
+    assert checked > 250
