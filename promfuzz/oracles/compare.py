@@ -385,8 +385,10 @@ def _compare_points(labels: Labels, rp: tuple[Point, ...], tp: tuple[Point, ...]
 
 def _normalize_labels(labels: Labels, cv_labels: frozenset[str]) -> Labels:
     out = labels
-    if any(v == "" for _, v in labels):
-        out = tuple((k, v) for k, v in labels if v != "")
+    for _, v in labels:
+        if not v:
+            out = tuple((k, v) for k, v in labels if v != "")
+            break
     if cv_labels and any(k in cv_labels for k, _ in out):
         fixed = []
         for k, v in out:
