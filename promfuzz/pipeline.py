@@ -54,14 +54,14 @@ class StoredCase:
 def generate_dataset_cases(seed: int, n: int) -> tuple[Dataset, list[GeneratedCase]]:
     """Dataset number ``seed`` and ``n`` queries with their parameters: a pure function."""
     from promfuzz.generators.cases import generate_dataset_with_queries
+    from promfuzz.promql import features
 
-    ds, items = generate_dataset_with_queries(seed, n)
-    out = []
-    for gq, params in items:
-        from promfuzz.promql import features
-
-        out.append(GeneratedCase(gq.text, params, features(gq.node), gq.invalid))
-    return ds, out
+    batch = generate_dataset_with_queries(seed, n)
+    out = [
+        GeneratedCase(q.text, p, features(q.node), q.invalid)
+        for q, p in zip(batch.queries, batch.params, strict=True)
+    ]
+    return batch.dataset, out
 
 
 def _value_text(v: float | ResultHistogram | Histogram) -> str:
