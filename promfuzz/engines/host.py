@@ -22,6 +22,7 @@ host, the chunk is rerun one query at a time so only the culprit gets the failur
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import queue
@@ -341,8 +342,11 @@ class HostProcess:
     def loaded_fingerprint(self) -> str | None:
         return self._loaded_fp
 
-    def load(self, dataset: Dataset, fingerprint: str | None = None, engine: str = "") -> LoadInfo:
-        """Make ``dataset`` the stored data, unless it already is (same fingerprint)."""
+    def load(
+        self, dataset: Dataset, fingerprint: str | None = None, engine: str = "", body: bytes | None = None
+    ) -> LoadInfo:
+        """Make ``dataset`` the stored data, unless it already is (same fingerprint).
+        ``body`` is ``dataset.to_json()`` encoded, when the caller already has it."""
         fp = fingerprint or dataset.fingerprint()
         self._want, self._want_fp = dataset, fp
         t0 = time.perf_counter_ns()
@@ -362,7 +366,7 @@ class HostProcess:
                 "POST",
                 "/load",
                 LOAD_TIMEOUT_S,
-                data=dataset.to_json().encode(),
+                data=body if body is not None else dataset.to_json().encode(),
                 headers={"Content-Type": "application/json"},
             )
         except HostCrashed as e:
@@ -407,6 +411,13 @@ class HostProcess:
         if r.status_code != 200:
             raise EngineError(f"{self.host_name} host /dump answered HTTP {r.status_code}: {r.text[:300]}")
         return Dataset.from_json(r.text, f"<{self.host_name} /dump>")
+
+
+def dataset_body(dataset: Dataset) -> tuple[bytes, str]:
+    """The ``/load`` body and the dataset's fingerprint, serializing only once
+    (same value as :meth:`Dataset.fingerprint`)."""
+    body = dataset.to_json().encode()
+    return body, hashlib.sha256(body).hexdigest()[:16]
 
 
 def _count(dataset: Dataset, histograms: bool) -> int:
@@ -474,9 +485,9 @@ class HostEngine(EngineBase):
 
     # -- Engine protocol ------------------------------------------------------------
     def load(self, dataset: Dataset) -> LoadInfo:
-        fp = dataset.fingerprint()
+        body, fp = dataset_body(dataset)
         self._dataset, self._fp = dataset, fp
-        return self.process.load(dataset, fp, engine=self.name)
+        return self.process.load(dataset, fp, engine=self.name, body=body)
 
     def _prepare(self) -> Result | None:
         try:
