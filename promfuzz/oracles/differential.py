@@ -7,7 +7,8 @@ Property: for the same data, query and evaluation parameters, the target's
 Outcomes, in this order:
 
 1. the target declined the query as unsupported (and the reference did not) ->
-   ``unsupported``, with its own signature so unsupported features group together;
+   ``unsupported``; its signature is the engine's normalised reason (what it says it does
+   not support), so one missing feature is one signature whatever the query;
 2. either side crashed, panicked, hung or timed out -> ``engine_failure`` (the signature's
    error classes say which side);
 3. the answers agree -> ``match``;
@@ -21,15 +22,26 @@ as unsupported: there is nothing to compare against.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from promfuzz.model import Case, Result
 from promfuzz.oracles._query import query_features
-from promfuzz.oracles.compare import ComparisonConfig, compare_results, error_class
+from promfuzz.oracles.compare import ComparisonConfig, compare_results, error_class, error_kind
 from promfuzz.oracles.known import RuleSet
 from promfuzz.oracles.verdict import Signature, Verdict, signature_features
 
 ORACLE = "differential"
+_NUMBERS = re.compile(r"\b\d+(?:\.\d+)?\b")
+
+
+def unsupported_reason(message: str) -> str:
+    """What an engine says it does not support, without positions or numbers (a signature part)."""
+    text = error_kind(message)
+    for prefix in ("not supported by streaming engine:", "unsupported expression:"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix):]
+    return _NUMBERS.sub("N", text.strip())[:120]
 _FAILURES = ("engine_failure", "timeout")
 
 
@@ -57,10 +69,12 @@ class DifferentialOracle:
         if rc == "unsupported":
             return Verdict.not_applicable(ORACLE, f"the reference ({ref.engine}) does not support the query")
         if tc == "unsupported":
+            # The engine's message names what it does not support ("unknown binary operation:
+            # </", "'fill' modifier"): that, not the query's features, identifies the gap.
             msg = tgt.error.message if tgt.error else ""
             return Verdict(
                 "unsupported", ORACLE,
-                signature=Signature(ORACLE, "unsupported", sig_features, classes, tgt.engine),
+                signature=Signature(ORACLE, "unsupported", (), classes, tgt.engine, unsupported_reason(msg)),
                 reason=msg, detail=f"{tgt.engine} does not support: {case.query}\n{msg}",
             )
         if rc in _FAILURES or tc in _FAILURES:

@@ -22,7 +22,7 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from promfuzz.model import Case, Result, ResultHistogram, encode_float
+from promfuzz.model import Case, Result, ResultHistogram, encode_float, is_legacy_label_name, quote_string
 from promfuzz.oracles._metamorphic import (
     METAMORPHIC_CONFIG,
     QueryEngine,
@@ -93,7 +93,8 @@ class PartitionOracle:
             items.append(("count", f"(count({X} > {cs}) or vector(0)) + (count({X} <= {cs}) or vector(0)) + "
                                    f"(count({X} != {X}) or vector(0))"))
         if label is not None:
-            items += [("sum", f"sum({X})"), ("sum", f"sum(sum by ({label}) ({X}))"), ("sum", f"sum(abs({X}))")]
+            by = label if is_legacy_label_name(label) else quote_string(label)
+            items += [("sum", f"sum({X})"), ("sum", f"sum(sum by ({by}) ({X}))"), ("sum", f"sum(abs({X}))")]
         if not items:
             return Verdict.not_applicable(ORACLE, "neither check applies (duplicate label sets, no labels)")
         results = run(engine, case, [(q, case.params) for _, q in items])

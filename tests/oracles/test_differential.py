@@ -16,7 +16,20 @@ def test_unsupported_target_is_its_own_outcome() -> None:
     v = DifferentialOracle().check(CASE, REF, err("unsupported", "not supported by streaming engine",
                                                   outcome="unsupported", engine="mqe"))
     assert v.kind == "unsupported" and v.signature is not None and v.signature.category == "unsupported"
-    assert v.signature.features == ("agg:sum", "fn:rate")
+    assert v.signature.qualifier == "not supported by streaming engine"
+
+
+def test_unsupported_signature_is_the_reason_not_the_query() -> None:
+    def unsupported(query: str, msg: str) -> str:
+        v = DifferentialOracle().check(Case(Dataset(), query, EvalParams.instant(T)), REF,
+                                       err("unsupported", msg, outcome="unsupported", engine="mqe"))
+        assert v.signature is not None
+        return v.signature.key()
+
+    a = unsupported("x >/ 1", "not supported by streaming engine: unknown binary operation: >/ (1:3)")
+    b = unsupported("sum(rate(y[5m])) >/ 2", "not supported by streaming engine: unknown binary operation: >/")
+    c = unsupported("x </ 1", "not supported by streaming engine: unknown binary operation: </")
+    assert a == b != c
 
 
 def test_unsupported_reference_is_not_applicable() -> None:
