@@ -74,7 +74,7 @@ from promfuzz.model import (
     is_stale,
     labels_str,
 )
-from promfuzz.oracles._query import QueryShape, SelectK, analyze
+from promfuzz.oracles._query import QueryShape, SelectK, analyze, analyze_tree
 
 AnnotationMode = Literal["exact", "ignore_positions", "ignore"]
 
@@ -556,15 +556,19 @@ def _describe(r: Result) -> str:
 
 
 def compare_results(
-    query: str | QueryShape,
+    query: Any,
     params: EvalParams,
     ref: Result,
     tgt: Result,
     config: ComparisonConfig | None = None,
 ) -> Comparison:
-    """Compare the target's answer with the reference's (see the module doc for the rules)."""
+    """Compare the target's answer with the reference's (see the module doc for the rules).
+
+    ``query`` is the query text, a :class:`promfuzz.promql.Expr` tree, or a
+    :class:`~promfuzz.oracles._query.QueryShape` already computed.
+    """
     cfg = config or ComparisonConfig()
-    shape = query if isinstance(query, QueryShape) else analyze(query)
+    shape = _shape_of(query)
     col = _Collector(cfg)
     rc, tc = error_class(ref), error_class(tgt)
 
@@ -647,6 +651,18 @@ def compare_results(
     if cfg.annotations != "ignore":
         _annotations(ref, tgt, col)
     return done(tie_sensitive=shape.nested_select_k)
+
+
+def _shape_of(query: Any) -> QueryShape:
+    if isinstance(query, QueryShape):
+        return query
+    if isinstance(query, str):
+        return analyze(query)
+    from promfuzz.promql import Node, to_text
+
+    if isinstance(query, Node):
+        return analyze_tree(to_text(query), query)
+    raise TypeError(f"compare_results: query must be text, a promql tree or a QueryShape, not {type(query).__name__}")
 
 
 def _annotations(ref: Result, tgt: Result, col: _Collector) -> None:

@@ -352,3 +352,14 @@ def test_bad_config_is_refused(bad: dict[str, object]) -> None:
 
     with pytest.raises(ConfigError):
         ComparisonConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_query_may_be_given_as_a_tree() -> None:
+    from promfuzz.promql import parse
+
+    asc = vec(T, ({"a": "1"}, 1.0), ({"a": "2"}, 2.0))
+    desc = vec(T, ({"a": "2"}, 2.0), ({"a": "1"}, 1.0))
+    assert compare_results(parse("sort(x)"), INSTANT, asc, desc).categories == ("order",)
+    assert compare_results(parse("sum by (a) (x)"), INSTANT, asc, desc).equal
+    with pytest.raises(TypeError):
+        compare_results(42, INSTANT, asc, desc)
