@@ -136,11 +136,11 @@ def _cmd_engines(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("engine", "kind", "built", "versions", "how to build")
+    t = Table("engine", "kind", "built", "versions", "note")
     for i in infos:
         d = i.to_json_obj()
         versions = ", ".join(f"{k.rsplit('/', 1)[-1]} {v}" for k, v in (d.get("versions") or {}).items())
-        t.add_row(d["name"], d.get("kind", ""), "yes" if d.get("built") else "no", versions, d.get("build_hint") or "")
+        t.add_row(d["name"], d.get("kind", ""), "yes" if d.get("built") else "no", versions, d.get("note") or "")
     Console().print(t)
     return 0
 
