@@ -71,7 +71,7 @@ func newHost() (hostkit.Host, error) {
 		Engines: []hostkit.Engine{
 			{
 				Name:          EngineMQE,
-				Engine:        mqe,
+				Engine:        &leakCheckingEngine{inner: mqe, log: os.Stderr},
 				IsUnsupported: isNotSupported,
 				Prepare:       withMemoryTracker,
 			},

@@ -40,6 +40,12 @@ func newTestServer(t *testing.T) *hostkit.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newTestServerFor(t, h)
+}
+
+// newTestServerFor serves h with the fixture loaded.
+func newTestServerFor(t *testing.T, h hostkit.Host) *hostkit.Server {
+	t.Helper()
 	srv, err := hostkit.NewServer(h)
 	if err != nil {
 		t.Fatal(err)
