@@ -63,10 +63,11 @@ SELECT_K = frozenset({"topk", "bottomk", "limitk", "limit_ratio"})
 ORDERING_FUNCTIONS = frozenset({"sort", "sort_desc", "sort_by_label", "sort_by_label_desc"})
 
 # Functions that map each sample's value on its own and keep the series' labels (bar the
-# metric name): equal inputs give equal outputs, so a tie between series stays a tie.
+# metric name): equal inputs give equal outputs, so a tie between series stays a tie. The
+# sort functions only reorder.
 TIE_TRANSPARENT_FUNCTIONS = frozenset(
     """abs ceil floor round exp sqrt ln log2 log10 sgn clamp clamp_min clamp_max deg rad sin cos tan
-    asin acos atan sinh cosh tanh asinh acosh atanh""".split()
+    asin acos atan sinh cosh tanh asinh acosh atanh sort sort_desc sort_by_label sort_by_label_desc""".split()
 )
 
 _UNARY_CONTEXT = frozenset({"(", ",", "[", "{", "bool", "offset", "@", "group_left", "group_right", "on",

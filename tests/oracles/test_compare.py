@@ -234,6 +234,12 @@ def test_topk_under_tie_transparent_wrappers_is_still_judged() -> None:
     assert cats("abs(topk(2, m)) * 2", ref, vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 6.0))) != ()
 
 
+def test_sorted_topk_ties_are_accepted_and_order_still_checked() -> None:
+    ref = vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0))
+    assert cats("sort_desc(topk(2, m))", ref, vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 5.0))) == ()
+    assert cats("sort_desc(topk(2, m))", ref, vec(T, ({"i": "c"}, 5.0), ({"i": "a"}, 9.0))) == ("order",)
+
+
 def test_nested_topk_differences_are_flagged_tie_sensitive() -> None:
     ref, tgt = vec(T, ({"i": "a"}, 3.0)), vec(T, ({"i": "b"}, 3.0))
     nested = compare_results("count by (i) (topk(1, m))", INSTANT, ref, tgt)

@@ -23,6 +23,7 @@ QUERIES = [
     "sum(topk(2, m))",
     "topk(1, topk(2, m))",
     "limitk(2, m)",
+    "sort_desc(topk(2, m))",
     'count_values("v", m)',
     'sum by (v) (count_values by (g) ("v", m))',
     "m and topk(1, m)",
