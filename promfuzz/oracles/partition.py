@@ -1,9 +1,15 @@
 """Partition (ternary logic partitioning, after SQLancer's TLP): splitting a vector into
 parts and recombining must not change an aggregate. For the case's query ``X``:
 
-* ``count(X)`` equals ``count(X > c) + count(X <= c) + count(X != X)`` -- every sample is
-  above ``c``, at most ``c``, or NaN (each count ``or vector(0)`` so an empty part counts
-  0). ``c`` is the median of the finite values ``X`` returned, so both parts are used.
+* ``count(X)`` equals ``count(X > c) + count(X <= c) + count(clamp(X, 0, 0) != 0)`` --
+  every sample is above ``c``, at most ``c``, or NaN (clamping maps every number to exactly
+  0 and keeps NaN; each count ``or vector(0)`` so an empty part counts 0). ``c`` is a midpoint between two well-separated values of ``X``
+  near the median (see :func:`split_point`): ``X`` is evaluated once per part, and
+  engines legitimately move the last digits of computed values between evaluations
+  (summation order follows series order), so neither ``c`` equal to a value nor
+  ``X != X`` (true when two evaluations differ by one ulp) would be sound; and a NaN
+  term built from the two parts (``X unless (X > c or X <= c)``) would make the identity
+  nearly tautological.
 * ``sum(X)`` equals ``sum(sum by (l) (X))`` for a label ``l`` of ``X``'s answer, within a
   tolerance scaled by ``sum(abs(X))`` (a different summation order moves the last digits,
   more so under cancellation: the bound is ``1e-13 * sum|x|`` on top of the usual
@@ -12,14 +18,13 @@ parts and recombining must not change an aggregate. For the case's query ``X``:
 Does not apply (``not_applicable``) when: our parser refuses ``X``; ``X`` is not an instant
 vector; ``X`` itself fails or holds native histograms (comparisons drop histograms, and
 their sums are histograms). The ``count`` check is skipped when two series of ``X``
-differ only in their metric name (``X != X`` would be a many-to-many error); the
+differ only in their metric name (``clamp`` drops the name: duplicate label sets); the
 ``sum`` check when ``X``'s series carry no label besides the metric name.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 
 from promfuzz.model import Case, Result, ResultHistogram, encode_float, is_legacy_label_name, quote_string
@@ -44,6 +49,28 @@ def _fmt(c: float) -> str:
     if math.isnan(c) or math.isinf(c):
         return "0"
     return repr(float(c))
+
+
+def split_point(values: Sequence[float]) -> float:
+    """A threshold between two distinct values near the median, far from every value.
+
+    ``X`` is evaluated once per part, and an engine may sum in another order each time
+    (series order from a map), moving the last digits: a threshold equal to a value could
+    then count that sample on both sides. A midpoint between well-separated neighbours
+    cannot.
+    """
+    distinct = sorted(set(values))
+    if not distinct:
+        return 0.0
+    if len(distinct) == 1:
+        v = distinct[0]
+        return v + max(1.0, abs(v))  # everything falls on the ``<=`` side
+    mid = (len(distinct) - 1) // 2
+    for i in sorted(range(len(distinct) - 1), key=lambda j: (abs(j - mid), j)):
+        a, b = distinct[i], distinct[i + 1]
+        if b - a > 1e-6 * max(abs(a), abs(b), 1e-300):
+            return a + (b - a) / 2
+    return distinct[-1] + max(1.0, abs(distinct[-1]))
 
 
 def _step_values(r: Result) -> dict[int, float]:
@@ -81,7 +108,7 @@ class PartitionOracle:
         if any(isinstance(v, ResultHistogram) for v in values):
             return Verdict.not_applicable(ORACLE, "the answer holds native histograms")
         finite = [float(v) for v in values if math.isfinite(float(v))]  # type: ignore[arg-type]
-        c = statistics.median_low(finite) if finite else 0.0
+        c = split_point(finite)
         X = f"({x_text})"
         nameless = [tuple(kv for kv in s.labels if kv[0] != "__name__") for s in x.series]
         do_count = len(set(nameless)) == len(nameless)
@@ -91,7 +118,7 @@ class PartitionOracle:
             items.append(("count", f"count({X}) or vector(0)"))
             cs = _fmt(c)
             items.append(("count", f"(count({X} > {cs}) or vector(0)) + (count({X} <= {cs}) or vector(0)) + "
-                                   f"(count({X} != {X}) or vector(0))"))
+                                   f"(count(clamp({X}, 0, 0) != 0) or vector(0))"))
         if label is not None:
             by = label if is_legacy_label_name(label) else quote_string(label)
             items += [("sum", f"sum({X})"), ("sum", f"sum(sum by ({by}) ({X}))"), ("sum", f"sum(abs({X}))")]

@@ -6,9 +6,9 @@ and ``offset`` move the selector's time), so the metamorphic properties hold on 
 
 Fragment: selectors (any matcher, ``offset``, ``@``), range selectors under
 ``sum_over_time``/``count_over_time``, number literals, parentheses, unary minus,
-``vector()``, ``time()``, ``abs()``, ``sum``/``count`` (``by``/``without``), arithmetic and
+``vector()``, ``time()``, ``abs()``, ``clamp()``, ``sum``/``count`` (``by``/``without``), arithmetic and
 comparison operators between vectors and scalars, one-to-one vector arithmetic,
-vector ``!=`` filter, ``or``. Lookback 5 minutes; stale markers end a series.
+vector ``!=`` filter, ``or``, ``unless``. Lookback 5 minutes; stale markers end a series.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from promfuzz.promql.parser import parse
 LOOKBACK = 300_000
 Vec = list[tuple[Labels, float]]
 
-BUGS = ("none", "range_plus_one", "ignore_at", "ignore_offset", "le_is_lt", "sum_by_drops_group")
+BUGS = ("none", "range_plus_one", "ignore_at", "ignore_offset", "filter_drops_first", "sum_by_drops_group")
 
 
 class Unsupported(Exception):
@@ -143,6 +143,10 @@ class MiniEngine:
             v = self._eval(e.args[0], t)
             assert not isinstance(v, float)
             return [(_drop_name(lb), abs(x)) for lb, x in v]
+        if e.func == "clamp":
+            v, lo, hi = (self._eval(a, t) for a in e.args)
+            assert not isinstance(v, float) and isinstance(lo, float) and isinstance(hi, float)
+            return [(_drop_name(lb), x if math.isnan(x) else max(lo, min(hi, x))) for lb, x in v]
         if e.func in ("sum_over_time", "count_over_time") and isinstance(e.args[0], MatrixSelector):
             ms = e.args[0]
             out = []
@@ -177,10 +181,11 @@ class MiniEngine:
     def _binary(self, e: BinaryExpr, t: int) -> Vec | float:
         lhs, rhs = self._eval(e.lhs, t), self._eval(e.rhs, t)
         op = e.op
-        if op == "<=" and self.bug == "le_is_lt":
-            op = "<"
-        if op == "or":
+        if op in ("or", "unless"):
             assert not isinstance(lhs, float) and not isinstance(rhs, float)
+            if op == "unless":
+                drop = {_drop_name(lb) for lb, _ in rhs}
+                return [(lb, x) for lb, x in lhs if _drop_name(lb) not in drop]
             seen = {_drop_name(lb) for lb, _ in lhs}
             return lhs + [(lb, x) for lb, x in rhs if _drop_name(lb) not in seen]
         comparison = op in ("==", "!=", "<", "<=", ">", ">=")
@@ -198,6 +203,8 @@ class MiniEngine:
                         out.append((lb, x))
                 else:
                     out.append((_drop_name(lb), r))
+            if comparison and not e.return_bool and self.bug == "filter_drops_first":
+                out = out[1:]
             return out
         index: dict[Labels, float] = {}
         for lb, x in rhs:

@@ -73,3 +73,22 @@ def test_a_perturbed_real_answer_is_a_divergence(registry: EngineRegistry) -> No
     tgt = replace(ref, engine="other", series=(bumped,) + ref.series[1:])
     v = DifferentialOracle().check(Case(DATA, "sum by (g) (m)", INSTANT), ref, tgt)
     assert v.kind == "divergence" and v.signature is not None and v.signature.category == "value"
+
+
+@pytest.mark.slow
+def test_metamorphic_oracles_quiet_on_generated_cases(registry: EngineRegistry) -> None:
+    """No metamorphic oracle fires on Prometheus over generated cases (false-alarm check)."""
+    from promfuzz.generators.cases import generate_dataset_with_queries
+
+    _need(HOST_ENGINES["prometheus"].binary)
+    engine = registry.open("prometheus")
+    oracles = {n: c() for n, c in METAMORPHIC_ORACLES.items()}
+    applied = 0
+    for d in range(6):
+        batch = generate_dataset_with_queries(f"oracles-slow:{d}", 40)
+        for g in batch.cases():
+            for name, o in oracles.items():
+                v = o.check(engine, g.case)  # type: ignore[attr-defined]
+                assert v.kind in ("match", "not_applicable"), f"{name}: {g.case.query}\n{v.detail}"
+                applied += v.kind == "match"
+    assert applied > 100
