@@ -8,6 +8,9 @@
 * Metamorphic oracles (one engine, two related queries): see :data:`METAMORPHIC_ORACLES`.
 """
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from promfuzz.oracles.at_pinning import AtPinningOracle
 from promfuzz.oracles.compare import (
     CATEGORIES,
@@ -28,13 +31,13 @@ from promfuzz.oracles.performance import PerformanceConfig, PerformanceOracle
 from promfuzz.oracles.range_vs_instants import RangeVsInstantsOracle
 from promfuzz.oracles.verdict import VERDICT_KINDS, Signature, Verdict, VerdictKind, signature_features
 
-METAMORPHIC_ORACLES = {
+METAMORPHIC_ORACLES: Mapping[str, type] = MappingProxyType({
     "instant_vs_range": InstantVsRangeOracle,
     "range_vs_instants": RangeVsInstantsOracle,
     "at_pinning": AtPinningOracle,
     "offset_shift": OffsetShiftOracle,
     "partition": PartitionOracle,
-}
+})
 """Metamorphic oracle classes by name; each has ``check(engine, case) -> Verdict``."""
 
 __all__ = [
