@@ -28,6 +28,7 @@ names. :func:`write_test_file` writes a whole :class:`TestFile` back.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterator, Sequence
@@ -44,7 +45,8 @@ from promfuzz.corpus.seriesdesc import (
     format_float,
     format_series_name,
     format_series_values,
-    parse_series_desc,
+    format_sparse_values,
+    parse_series_desc_sparse,
     promqltest_form,
 )
 from promfuzz.errors import DatasetError, PromQLTestFormatError
@@ -135,10 +137,21 @@ class Expectation:
 
 @dataclass(frozen=True)
 class ExpectedSeries:
+    """An expected series: ``length`` positions, of which ``points`` (position, value) are
+    not omitted (``_xN`` runs stay unexpanded)."""
+
     labels: Labels
-    values: tuple[SeqValue, ...]
+    length: int
+    points: tuple[tuple[int, SeqValue], ...]
     line: int = 0
     pos: int = 0  # 1-based position used by ordered checks (as test.go counts it)
+
+    @property
+    def values(self) -> list[SeqValue]:
+        out = [SeqValue(None)] * self.length
+        for k, v in self.points:
+            out[k] = v
+        return out
 
 
 @dataclass(frozen=True)
@@ -257,7 +270,8 @@ class _Reader:
     def __init__(self, text: str, source: str) -> None:
         self.source = source
         self.lines = []
-        for raw in text.split("\n"):
+        self.raw = text.split("\n")
+        for raw in self.raw:
             s = raw.strip(_GO_SPACE)
             if s.startswith("#"):
                 s = ""
@@ -274,9 +288,9 @@ class _Reader:
                 i, f"invalid {what} {s!r}: {e} (expected a duration such as 0, 1m or 1m30s)"
             ) from e
 
-    def series(self, i: int, text: str) -> tuple[Labels, list[SeqValue]]:
+    def series(self, i: int, text: str) -> tuple[Labels, int, list[tuple[int, SeqValue]]]:
         try:
-            return parse_series_desc(text)
+            return parse_series_desc_sparse(text)
         except SeriesDescError as e:
             raise self.fail(i, f"invalid series line {text!r}: {e.message}", e.column) from e
 
@@ -311,7 +325,7 @@ class _Reader:
             raise self.fail(i, "invalid load command: expected load[_with_nhcb] <step:duration>")
         with_nhcb = m.group(1) == "with_nhcb"
         gap = self.duration(i, m.group(2), "step definition")
-        defs: dict[Labels, list[SeqValue]] = {}
+        defs: dict[Labels, list[tuple[int, SeqValue]]] = {}
         sts: dict[Labels, tuple[int | None, ...]] = {}
         pending: tuple[Labels, list[int | None], int] | None = None
         while i + 1 < len(self.lines):
@@ -324,16 +338,16 @@ class _Reader:
             if first.endswith("@st") and (" " in line or "\t" in line):
                 if pending is not None:
                     raise self.fail(pending[2], "@st line has no following sample line")
-                labels, _ = self.series(i, first[: -len("@st")] + " _")
+                labels, _, _ = self.series(i, first[: -len("@st")] + " _")
                 pending = (labels, self.parse_st(i, line[len(first) :].strip()), i)
                 continue
-            labels, vals = self.series(i, line)
+            labels, npos, vals = self.series(i, line)
             if pending is not None:
                 if pending[0] != labels:
                     raise self.fail(pending[2], "@st metric does not match the following sample line metric")
-                if len(pending[1]) != len(vals):
+                if len(pending[1]) != npos:
                     raise self.fail(
-                        pending[2], f"@st line has {len(pending[1])} values but sample line has {len(vals)}"
+                        pending[2], f"@st line has {len(pending[1])} values but sample line has {npos}"
                     )
                 sts[labels] = tuple(pending[1])
                 pending = None
@@ -344,7 +358,7 @@ class _Reader:
             raise self.fail(pending[2], "@st line has no following sample line")
         series = []
         for labels, vals in defs.items():
-            samples = [(k * gap, v.value) for k, v in enumerate(vals) if v.value is not None]
+            samples = [(k * gap, v.value) for k, v in vals if v.value is not None]
             series.append((labels, samples))
         try:
             declared = Dataset.build(series)
@@ -427,6 +441,7 @@ class _Reader:
             step = self.duration(i, mr.group(4), "step definition")
             params = EvalParams.range(t0, t1, step)
         is_instant = mi is not None
+        exact_query = self.exact_query(i, query)
         expectations: list[Expectation] = []
         series: list[ExpectedSeries] = []
         scalar: float | None = None
@@ -500,19 +515,19 @@ class _Reader:
             else:
                 series = []
                 break
-            labels, vals = self.series(i, d)
-            if len(vals) > 1 and is_instant and rv is None:
+            labels, npos, vals = self.series(i, d)
+            if npos > 1 and is_instant and rv is None:
                 raise self.fail(
                     i,
                     "expecting multiple values in instant evaluation not allowed. consider using "
                     "'expect range vector' directive to enable a range vector result for an instant query",
                 )
             series = [s for s in series if s.labels != labels]
-            series.append(ExpectedSeries(labels, tuple(vals), i + 1, j))
+            series.append(ExpectedSeries(labels, npos, tuple(vals), i + 1, j))
             scalar = None
             j += 1
         return i, EvalCommand(
-            query=query,
+            query=exact_query or query,
             params=params,
             line=evline + 1,
             legacy=legacy,
@@ -524,6 +539,26 @@ class _Reader:
             string=string,
             range_vector=rv,
         )
+
+    def exact_query(self, i: int, query: str) -> str | None:
+        """The query of a ``# promfuzz:query`` comment right above line ``i`` when its
+        one-line form is the eval's query."""
+        prev = self.raw[i - 1].strip(_GO_SPACE) if i > 0 else ""
+        if not prev.startswith(QUERY_COMMENT):
+            return None
+        try:
+            exact = json.loads(prev[len(QUERY_COMMENT) :])
+        except json.JSONDecodeError as e:
+            raise self.fail(
+                i - 1, f"invalid {QUERY_COMMENT.strip()} comment: expected a JSON string ({e.msg})"
+            ) from e
+        if not isinstance(exact, str):
+            raise self.fail(i - 1, f"invalid {QUERY_COMMENT.strip()} comment: expected a JSON string")
+        try:
+            flat = _one_line_query(exact)
+        except ValueError:
+            return None
+        return exact if flat == query else None
 
     def check_regex(self, i: int, pattern: str, what: str) -> None:
         try:
@@ -659,22 +694,55 @@ def _load_lines(ds: Dataset, interval: int, with_nhcb: bool = False) -> list[str
         if not s.samples:
             out.append(f"  {format_series_name(s.labels)}")
             continue
-        n = s.samples[-1].t // interval + 1
-        vals: list[SeqValue] = [SeqValue(None)] * n
+        pts: list[tuple[int, SeqValue]] = []
         for x in s.samples:
             if x.t % interval:
                 raise ValueError(f"sample time {x.t} is not a multiple of the load interval {interval}")
-            vals[x.t // interval] = SeqValue(x.v)
-        out.append(f"  {format_series_name(s.labels)} {format_series_values(vals)}")
+            pts.append((x.t // interval, SeqValue(x.v)))
+        out.append(f"  {format_series_name(s.labels)} {format_sparse_values(pts)}")
     return out
+
+
+QUERY_COMMENT = "# promfuzz:query "
+"""Comment prefix before an eval line whose query had to be flattened to one line: the
+exact query as a JSON string (promqltest ignores it; :func:`read_case` restores it)."""
+
+
+def flatten_query(query: str) -> str:
+    """The query on one line: ``#`` comments (outside string literals) dropped, line breaks
+    and the whitespace around them turned into one space. Raises ``ValueError`` when a raw
+    string literal spans lines (flattening would change its value)."""
+    out: list[str] = []
+    i = 0
+    n = len(query)
+    while i < n:
+        c = query[i]
+        if c in "\"'`":
+            j = i + 1
+            while j < n and query[j] != c:
+                if c != "`" and query[j] == "\\":
+                    j += 1
+                elif query[j] in "\r\n":
+                    raise ValueError("a string literal spans lines: the query cannot be written on one line")
+                j += 1
+            out.append(query[i : j + 1])
+            i = j + 1
+        elif c == "#":
+            while i < n and query[i] not in "\r\n":
+                i += 1
+        else:
+            out.append(c)
+            i += 1
+    flat = re.sub(r"[ \t]*[\r\n][\s]*", " ", "".join(out)).strip(_GO_SPACE)
+    if not flat:
+        raise ValueError("empty query")
+    return flat
 
 
 def _one_line_query(query: str) -> str:
     q = query.strip(_GO_SPACE)
-    if "\n" in q or "\r" in q:
-        if "#" in q:
-            raise ValueError("a multi-line query with a comment cannot be written on one promqltest line")
-        q = re.sub(r"\s*[\r\n]\s*", " ", q)
+    if "\n" in q or "\r" in q or "#" in q:
+        return flatten_query(q)
     if not q:
         raise ValueError("empty query")
     return q
@@ -785,15 +853,12 @@ def _expected_lines(case: Case, expected: Result, annotations: bool, fail_msg: b
             f"  expect range vector from {format_duration(start)} to {format_duration(end)} step {format_duration(step)}"
         )
     for s in expected.series:
-        vals: dict[int, SeqValue] = {}
+        pts = []
         for pt in s.points:
             if step == 0 or (pt.t - start) % step or pt.t < start:
                 raise ValueError(f"point at {pt.t} is not on the grid {start}+k*{step}")
-            vals[(pt.t - start) // step] = _result_value(pt.v)
-        n = max(vals) + 1 if vals else 0
-        seq = [vals.get(k, SeqValue(None)) for k in range(n)]
-        text = format_series_values(seq)
-        out.append(f"  {format_series_name(s.labels)} {text}".rstrip())
+            pts.append(((pt.t - start) // step, _result_value(pt.v)))
+        out.append(f"  {format_series_name(s.labels)} {format_sparse_values(pts)}".rstrip())
     _ = end
     return out
 
@@ -817,7 +882,10 @@ def write_case(
     if ds.series:
         lines.extend(_load_lines(ds, choose_interval(ds)))
         lines.append("")
-    lines.append(_eval_line(case.query, case.params))
+    line = _eval_line(case.query, case.params)
+    if _one_line_query(case.query) != case.query:
+        lines.append(QUERY_COMMENT + json.dumps(case.query, ensure_ascii=False))
+    lines.append(line)
     if expected is not None:
         lines.extend(_expected_lines(case, expected, annotations, fail_msg))
     return "\n".join(lines) + "\n"
@@ -826,7 +894,12 @@ def write_case(
 def _write_eval(ev: EvalCommand) -> list[str]:
     head = "eval" + (f"_{ev.legacy}" if ev.legacy else "")
     base = _eval_line(ev.query, ev.params)
-    lines = [head + base[len("eval") :]]
+    lines = (
+        [QUERY_COMMENT + json.dumps(ev.query, ensure_ascii=False)]
+        if _one_line_query(ev.query) != ev.query
+        else []
+    )
+    lines.append(head + base[len("eval") :])
     for e in ev.expectations:
         lines.append(f"  {e.to_line()}")
     if ev.range_vector is not None:
@@ -837,7 +910,10 @@ def _write_eval(ev: EvalCommand) -> list[str]:
     if ev.string is not None:
         lines.append(f"  expect string {quote_string(ev.string)}")
     for s in ev.series:
-        vals = format_series_values(s.values)
+        vals = format_sparse_values(s.points)
+        if s.length > (s.points[-1][0] + 1 if s.points else 0):
+            gap = s.length - (s.points[-1][0] + 1 if s.points else 0)
+            vals = (vals + " " + ("_" if gap == 1 else f"_x{gap}")).strip()
         lines.append(f"  {format_series_name(s.labels)} {vals}".rstrip())
     if ev.scalar is not None:
         lines.append(f"  {format_float(ev.scalar)}")
@@ -904,7 +980,7 @@ def expected_to_result(ev: EvalCommand, engine: str = "expected") -> Result:
     series = []
     for s in ev.series:
         pts = []
-        for k, v in enumerate(s.values):
+        for k, v in s.points:
             pt = _seq_point(start + k * step, v)
             if pt is not None:
                 pts.append(pt)

@@ -11,6 +11,7 @@ Prometheus's) reads to the same bits.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -73,6 +74,13 @@ _HINTS: dict[str, CounterResetHint] = {
     "gauge": "gauge",
 }
 _SPACE = " \t\r\n"
+_NUM_TOKEN = re.compile(r"\.?[0-9](?:[0-9._]|[eE][+-]?)*")
+# Decimal spellings where Go's ParseInt-then-ParseFloat and Python's float() agree (no
+# octal-looking integers, no underscores).
+_PLAIN_DECIMAL = re.compile(
+    r"(?:[1-9][0-9]*|0)(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?"
+)
+_PLAIN_SIGNED_DECIMAL = re.compile(r"-?(?:(?:[1-9][0-9]*|0)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def _is_alpha(c: str) -> bool:
@@ -221,31 +229,23 @@ class _Parser:
                 return word
             self.i = start
             raise self.err(f"expected a number, found {word!r}")
-        j = self.i
-        s = self.s
-        if j < len(s) and s[j] == ".":
-            j += 1
-        while j < len(s) and (s[j].isascii() and (s[j].isdigit() or s[j] in "._eE")):
-            if s[j] in "eE":
-                j += 1
-                if j < len(s) and s[j] in "+-":
-                    j += 1
-                continue
-            j += 1
-        tok = s[start:j]
-        nxt = s[j] if j < len(s) else ""
-        if (
-            not tok
-            or not any(ch.isdigit() for ch in tok)
-            or (nxt and (nxt.isalnum() or nxt == "_") and nxt != "x")
-        ):
-            raise self.err(f"bad number syntax: {s[start : j + 1]!r}")
+        m = _NUM_TOKEN.match(self.s, start)
+        j = m.end() if m else start
+        tok = self.s[start:j]
+        nxt = self.s[j] if j < len(self.s) else ""
+        if not tok or (nxt and (nxt.isalnum() or nxt == "_") and nxt != "x"):
+            raise self.err(f"bad number syntax: {self.s[start : j + 1]!r}")
         self.i = j
         return tok
 
     def number(self) -> float:
         at = self.i
         tok = self.number_token()
+        if _PLAIN_DECIMAL.fullmatch(tok):
+            v = float(tok)
+            if math.isinf(v):
+                raise self.err(f"error parsing number: value out of range: {tok!r}", at)
+            return v
         if tok.lower() == "inf":
             return math.inf
         if tok.lower() == "nan":
@@ -280,6 +280,14 @@ class _Parser:
 
     def bucket_list(self) -> list[float]:
         self.expect("[", '"["')
+        end = self.s.find("]", self.i)
+        if end > self.i and self.s[self.i] not in _SPACE:
+            words = self.s[self.i : end].split(" ")
+            if words[-1] == "":
+                words.pop()
+            if words and all(_PLAIN_SIGNED_DECIMAL.fullmatch(w) for w in words):
+                self.i = end + 1
+                return [float(w) for w in words]
         out: list[float] = []
         while True:
             if self.peek() == "]" and out:
@@ -342,14 +350,14 @@ class _Parser:
                 raise self.err("histogram description not terminated with }}", start)
         return _build_histogram(fields), "counter_reset_hint" in fields
 
-    def item(self) -> list[SeqValue]:
+    def item(self) -> list[SeqValue] | int:
+        """Values, or the number of omitted positions for ``_`` / ``_xN``."""
         c = self.peek()
         if c == "_":
             self.i += 1
             if self.peek() == "x":
-                n = self.times()
-                return [SeqValue(None)] * n
-            return [SeqValue(None)]
+                return self.times()
+            return 1
         if c == "{" and self.peek(1) == "{":
             at = self.i
             base, base_hint = self.histogram()
@@ -398,21 +406,28 @@ class _Parser:
             return out
         return [SeqValue(v)]
 
-    def values(self) -> list[SeqValue]:
-        out: list[SeqValue] = []
+    def values(self) -> tuple[int, list[tuple[int, SeqValue]]]:
+        out: list[tuple[int, SeqValue]] = []
+        n = 0
         while not self.eof():
             if not self.skip_space():
                 raise self.err("unexpected character in series values, expected a space")
             if self.eof():
                 break
             start = self.i
-            out.extend(self.item())
+            item = self.item()
+            if isinstance(item, int):
+                n += item
+            else:
+                for v in item:
+                    out.append((n, v))
+                    n += 1
             if not self.eof() and self.peek() not in _SPACE:
                 raise self.err(
                     f"unexpected character in series values: {self.peek()!r}",
                     self.i if self.i > start else start,
                 )
-        return out
+        return n, out
 
 
 def _build_histogram(fields: dict[str, object]) -> Histogram:
@@ -453,13 +468,25 @@ def _build_histogram(fields: dict[str, object]) -> Histogram:
     )
 
 
-def parse_series_desc(text: str) -> tuple[Labels, list[SeqValue]]:
-    """Parse ``metric{labels} values...``; raises :class:`SeriesDescError`."""
+def parse_series_desc_sparse(text: str) -> tuple[Labels, int, list[tuple[int, SeqValue]]]:
+    """Parse ``metric{labels} values...`` into the label set, the number of positions and
+    the (position, value) pairs of the positions that are not omitted (``_xN`` is not
+    expanded). Raises :class:`SeriesDescError`."""
     p = _Parser(text.strip())
     labels = p.metric()
     if not p.eof() and p.peek() not in _SPACE:
         raise p.err(f"unexpected character after the series name: {p.peek()!r}")
-    return labels, p.values()
+    n, vals = p.values()
+    return labels, n, vals
+
+
+def parse_series_desc(text: str) -> tuple[Labels, list[SeqValue]]:
+    """Parse ``metric{labels} values...``, one :class:`SeqValue` per position."""
+    labels, n, vals = parse_series_desc_sparse(text)
+    out = [SeqValue(None)] * n
+    for k, v in vals:
+        out[k] = v
+    return labels, out
 
 
 def parse_metric(text: str) -> Labels:
@@ -618,3 +645,25 @@ def format_series_values(values: Sequence[SeqValue]) -> str:
         out.append(format_float(v))
         i += 1
     return " ".join(out)
+
+
+def format_sparse_values(points: Sequence[tuple[int, SeqValue]]) -> str:
+    """Like :func:`format_series_values` for (position, value) pairs with ascending
+    positions starting anywhere >= 0: gaps become ``_xN`` without materializing them."""
+    parts: list[str] = []
+    run: list[SeqValue] = []
+    nxt = 0
+    for pos, v in points:
+        if pos < nxt:
+            raise ValueError(f"positions must ascend (got {pos} after {nxt - 1})")
+        if pos > nxt:
+            if run:
+                parts.append(format_series_values(run))
+                run = []
+            gap = pos - nxt
+            parts.append("_" if gap == 1 else f"_x{gap}")
+        run.append(v)
+        nxt = pos + 1
+    if run:
+        parts.append(format_series_values(run))
+    return " ".join(parts)
