@@ -558,7 +558,7 @@ class _Reader:
             flat = _one_line_query(exact)
         except ValueError:
             return None
-        return exact if flat == query else None
+        return exact if query in (flat, _tighten_range_words(flat)) else None
 
     def check_regex(self, i: int, pattern: str, what: str) -> None:
         try:
@@ -748,17 +748,69 @@ def _one_line_query(query: str) -> str:
     return q
 
 
+_NAME_CHAR = re.compile(r"[A-Za-z0-9_:.]")
+
+
+def _tighten_range_words(q: str) -> str:
+    """Drop the whitespace around standalone ``to``/``step`` words (outside string
+    literals) where that cannot glue two names together, so promqltest's greedy
+    ``range from (.+) to (.+) step`` pattern cannot split inside the query."""
+    out: list[str] = []
+    i, n = 0, len(q)
+    while i < n:
+        c = q[i]
+        if c in "\"'`":
+            j = i + 1
+            while j < n and q[j] != c:
+                j += 2 if (c != "`" and q[j] == "\\") else 1
+            out.append(q[i : j + 1])
+            i = j + 1
+            continue
+        m = re.compile(r"\s+(to|step)\s+").match(q, i)
+        if m:
+            before = "".join(out)[-1:]
+            after = q[m.end() : m.end() + 1]
+            left = "" if before and not _NAME_CHAR.match(before) else q[m.start() : m.start(1)]
+            right = "" if after and not _NAME_CHAR.match(after) else q[m.end(1) : m.end()]
+            if left == "" or right == "":
+                out.append(left + m.group(1) + right)
+                i = m.end()
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 def _eval_line(query: str, params: EvalParams) -> str:
+    q = _one_line_query(query)
     if params.is_range:
         if params.start_ms < 0 or params.end_ms < 0 or params.step_ms < 0:
             raise ValueError("promqltest cannot express negative times")
-        return (
+        head = (
             f"eval range from {format_duration(params.start_ms)} to {format_duration(params.end_ms)} "
-            f"step {format_duration(params.step_ms)} {_one_line_query(query)}"
+            f"step {format_duration(params.step_ms)} "
         )
+        m = _PAT_EVAL_RANGE.match(head + q)
+        if not m or m.group(5) != q:
+            q = _tighten_range_words(q)
+            m = _PAT_EVAL_RANGE.match(head + q)
+            if not m or m.group(5) != q:
+                raise ValueError(
+                    "the query contains ' to '/' step ' words that promqltest's range pattern misreads"
+                )
+        return head + q
     if params.time_ms < 0:
         raise ValueError("promqltest cannot express negative times")
-    return f"eval instant at {format_duration(params.time_ms)} {_one_line_query(query)}"
+    return f"eval instant at {format_duration(params.time_ms)} {q}"
+
+
+def _written_query(line: str) -> str:
+    m = _PAT_EVAL_RANGE.match(line)
+    if m:
+        return m.group(5)
+    mi = _PAT_EVAL_INSTANT.match(line)
+    assert mi is not None
+    return mi.group(3)
 
 
 _ORDERED_TOP = re.compile(r"^\s*(sort|sort_desc|sort_by_label|sort_by_label_desc)\s*\(")
@@ -883,7 +935,7 @@ def write_case(
         lines.extend(_load_lines(ds, choose_interval(ds)))
         lines.append("")
     line = _eval_line(case.query, case.params)
-    if _one_line_query(case.query) != case.query:
+    if _written_query(line) != case.query:
         lines.append(QUERY_COMMENT + json.dumps(case.query, ensure_ascii=False))
     lines.append(line)
     if expected is not None:

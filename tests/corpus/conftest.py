@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import pytest
+
+PROM_VERSION = "v0.316.0"
+MIMIR_VERSION = "v1.3.1-0.20260423142704-aced80d74930"
+
+
+def _modcache() -> Path:
+    env = os.environ.get("GOMODCACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("GOPATH", str(Path.home() / "go"))) / "pkg" / "mod"
+
+
+def prometheus_testdata() -> list[Path]:
+    d = _modcache() / f"github.com/prometheus/prometheus@{PROM_VERSION}/promql/promqltest/testdata"
+    return sorted(Path(p) for p in glob.glob(str(d / "*.test")))
+
+
+def mimir_testdata() -> list[Path]:
+    d = _modcache() / f"github.com/grafana/mimir@{MIMIR_VERSION}/pkg/streamingpromql/testdata"
+    return sorted(Path(p) for p in glob.glob(str(d / "**" / "*.test"), recursive=True))
+
+
+@pytest.fixture(scope="session")
+def upstream_files() -> list[Path]:
+    files = prometheus_testdata()
+    if not files:
+        pytest.skip(
+            f"Prometheus {PROM_VERSION} is not in the Go module cache (build the hosts or `go mod download`)"
+        )
+    return files
+
+
+@pytest.fixture(scope="session")
+def mimir_files() -> list[Path]:
+    files = mimir_testdata()
+    if not files:
+        pytest.skip(
+            f"Mimir {MIMIR_VERSION} is not in the Go module cache (`go mod download github.com/grafana/mimir@...`)"
+        )
+    return files
