@@ -77,7 +77,7 @@ def run_atheris(reference: str, target: str, libfuzzer_args: list[str], out: Pat
         if key in findings:
             findings[key].occurrences += 1
             return
-        f = Finding(signature=key, title=v.signature.title(), verdict=v.kind, oracle=v.oracle,
+        f = Finding(signature=key, title=v.signature.title, verdict=v.kind, oracle=v.oracle,
                     category=v.signature.category, reference=reference, target=target, query=case.query,
                     original_query=case.query, params=case.params.to_json_obj(), case_file=None,
                     diff=v.detail, results=[result_view(r), result_view(t)], rule=v.rule)

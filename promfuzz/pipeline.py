@@ -20,16 +20,44 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from promfuzz.model import Case, Dataset, EvalParams, Histogram, Result, ResultHistogram, encode_float, labels_str
+from promfuzz.engines.base import RawAnswer
+from promfuzz.model import (
+    Case,
+    Dataset,
+    EvalParams,
+    Histogram,
+    Result,
+    ResultHistogram,
+    encode_float,
+    labels_str,
+)
+from promfuzz.oracles.verdict import Verdict
 from promfuzz.reports.records import Finding, ResultView, RunStats, SeriesView
 
 if TYPE_CHECKING:
     from promfuzz.campaign import CampaignConfig
     from promfuzz.corpus.store import CorpusStore
     from promfuzz.engines.base import Engine
-    from promfuzz.oracles.verdict import Verdict
 
 Event = tuple[Any, ...]
+
+METAMORPHIC_EVERY = 10
+"""Metamorphic oracles issue several queries per case one at a time, so a campaign runs
+them on every 10th case of each dataset (on each target engine), not on all."""
+
+
+def engine_versions_for_rules(versions: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The version a known-difference rule's range is checked against, per engine: the
+    engine's own module (Mimir for mqe, promql-engine for thanos, prometheus otherwise)."""
+    out: dict[str, str] = {}
+    for name, mods in versions.items():
+        pick = ""
+        for key in ("mimir", "promql-engine", "prometheus"):
+            for mod, ver in mods.items():
+                if mod.rstrip("/").endswith(key) and not pick:
+                    pick = ver
+        out[name] = pick or next(iter(mods.values()), "")
+    return out
 
 
 @dataclass(frozen=True)
@@ -72,6 +100,14 @@ def _value_text(v: float | ResultHistogram | Histogram) -> str:
     return encode_float(v)
 
 
+def query_many_raw(engine: Engine, items: Sequence[tuple[str, EvalParams]]) -> list[RawAnswer]:
+    """Batched answers, decoded lazily where the engine supports it."""
+    fn = getattr(engine, "query_many_raw", None)
+    if fn is not None:
+        return list(fn(items))
+    return [RawAnswer.of(r) for r in engine.query_many(items)]
+
+
 def result_view(r: Result) -> ResultView:
     return ResultView(
         engine=r.engine,
@@ -98,18 +134,17 @@ class Pipeline:
         self.targets = [factory(t) for t in cfg.targets]
         versions = {e.name: e.versions() for e in [self.reference, *self.targets]}
         self.versions = versions
-        flat = {name: next(iter(v.values()), "") if v else "" for name, v in versions.items()}
-        self.differential = DifferentialOracle(rules=load_rules(), versions=flat)
+        self.differential = DifferentialOracle(rules=load_rules(), versions=engine_versions_for_rules(versions))
         self.performance = None
         if "performance" in cfg.oracles:
-            from promfuzz.oracles import PerformanceOracle
+            from promfuzz.oracles import PerformanceConfig, PerformanceOracle
 
-            self.performance = PerformanceOracle()
+            self.performance = PerformanceOracle(PerformanceConfig(enabled=True))
         self.metamorphic: list[Any] = []
         if "metamorphic" in cfg.oracles:
-            from promfuzz.oracles import metamorphic_oracles
+            from promfuzz.oracles import METAMORPHIC_ORACLES
 
-            self.metamorphic = list(metamorphic_oracles())
+            self.metamorphic = [cls() for _, cls in sorted(METAMORPHIC_ORACLES.items())]
         self.seen: set[str] = set()
 
     def __enter__(self) -> Pipeline:
@@ -148,11 +183,11 @@ class Pipeline:
         for e in engines:
             e.load(ds)
         items = [(c.query, c.params) for c in cases]
-        answers: dict[str, list[Result]] = {}
+        answers: dict[str, list[RawAnswer]] = {}
         for e in engines:
-            rs = e.query_many(items)
-            answers[e.name] = rs
-            stats.engine_seconds[e.name] = stats.engine_seconds.get(e.name, 0.0) + sum(r.stats.wall_ns for r in rs) / 1e9
+            raw = query_many_raw(e, items)
+            answers[e.name] = raw
+            stats.engine_seconds[e.name] = stats.engine_seconds.get(e.name, 0.0) + sum(a.stats.wall_ns for a in raw) / 1e9
         to_shrink: list[tuple[Case, Verdict, Result, Result, str]] = []
         for i, gc in enumerate(cases):
             stats.cases += 1
@@ -160,10 +195,17 @@ class Pipeline:
             if gc.invalid:
                 stats.invalid_queries += 1
             case = Case(ds, gc.query, gc.params)
-            ref = answers[self.reference.name][i]
+            ref_a = answers[self.reference.name][i]
             for tgt_engine in self.targets:
-                tgt = answers[tgt_engine.name][i]
-                for verdict in self._judge(case, ref, tgt):
+                tgt_a = answers[tgt_engine.name][i]
+                if ref_a.digest is not None and ref_a.digest == tgt_a.digest and self.performance is None:
+                    # Byte-identical answers: nothing any comparison rule could flag.
+                    verdicts = [Verdict.match(self.differential.name)]
+                else:
+                    verdicts = self._judge(case, ref_a.result(), tgt_a.result())
+                if self.metamorphic and i % METAMORPHIC_EVERY == 0:
+                    verdicts += [m.check(tgt_engine, case) for m in self.metamorphic]
+                for verdict in verdicts:
                     stats.verdicts[verdict.kind] += 1
                     if verdict.signature is None or verdict.kind in ("match", "not_applicable"):
                         continue
@@ -172,23 +214,24 @@ class Pipeline:
                         yield ("occurrence", key)
                         continue
                     self.seen.add(key)
-                    to_shrink.append((case, verdict, ref, tgt, tgt_engine.name))
+                    to_shrink.append((case, verdict, ref_a.result(), tgt_a.result(), tgt_engine.name))
         stats.wall_seconds = time.monotonic() - t0
         yield ("progress", stats)
         for case, verdict, ref, tgt, tname in to_shrink:
             yield self._finding(case, verdict, ref, tgt, tname)
-        if to_shrink:
-            # Shrinking reloaded smaller datasets; the next dataset reloads anyway.
-            pass
 
     def _judge(self, case: Case, ref: Result, tgt: Result) -> list[Verdict]:
-        out = [self.differential.check(case, ref, tgt)]
+        # The diff text is built only for findings (see _finding), not for every hit.
+        out = [self.differential.check(case, ref, tgt, detail=False)]
         if self.performance is not None:
             out.append(self.performance.check(case, ref, tgt))
         return out
 
     def _finding(self, case: Case, verdict: Verdict, ref: Result, tgt: Result, target_name: str) -> Event:
-        shrunk_case, shrunk_verdict, shrink_info = case, verdict, {}
+        shrunk_case, shrunk_info_verdict = case, verdict
+        if verdict.oracle == self.differential.name:
+            shrunk_info_verdict = self.differential.check(case, ref, tgt)  # with its diff text
+        shrunk_verdict, shrink_info = shrunk_info_verdict, {}
         ref_r, tgt_r = ref, tgt
         if self.cfg.shrink and verdict.kind in ("divergence", "engine_failure", "expected"):
             shrunk_case, shrunk_verdict, shrink_info, ref_r, tgt_r = self._shrink(case, verdict, target_name, ref, tgt)
@@ -196,7 +239,7 @@ class Pipeline:
         assert sig is not None
         f = Finding(
             signature=sig.key(),
-            title=sig.title(),
+            title=sig.title,
             verdict=shrunk_verdict.kind,
             oracle=shrunk_verdict.oracle,
             category=sig.category,

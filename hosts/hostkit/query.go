@@ -3,6 +3,7 @@ package hostkit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math"
@@ -86,8 +87,11 @@ type answer struct {
 
 func (a *answer) status() int { return httpStatus(a.errorType) }
 
-// encode writes the API envelope with hostStats.
+// encode writes the API envelope with hostStats. hostStats.digest is a hash of the
+// envelope bytes before hostStats, so a client can tell two engines gave byte-identical
+// answers without decoding them (the campaign's fast path for matches).
 func (a *answer) encode(w *bytes.Buffer) {
+	start := w.Len()
 	if a.errorType != "" {
 		w.WriteString(`{"status":"error","errorType":`)
 		writeJSONString(w, a.errorType)
@@ -102,8 +106,9 @@ func (a *answer) encode(w *bytes.Buffer) {
 		writeStringList(w, "warnings", a.warnings)
 		writeStringList(w, "infos", a.infos)
 	}
-	fmt.Fprintf(w, `,"hostStats":{"wallNs":%d,"engineNs":%d,"allocBytes":%d,"peakBytes":%d,"samples":%d,"unsupported":%t}}`,
-		a.stats.WallNs, a.stats.EngineNs, a.stats.AllocBytes, a.stats.PeakBytes, a.stats.Samples, a.stats.Unsupported)
+	sum := sha256.Sum256(w.Bytes()[start:])
+	fmt.Fprintf(w, `,"hostStats":{"wallNs":%d,"engineNs":%d,"allocBytes":%d,"peakBytes":%d,"samples":%d,"unsupported":%t,"digest":"%x"}}`,
+		a.stats.WallNs, a.stats.EngineNs, a.stats.AllocBytes, a.stats.PeakBytes, a.stats.Samples, a.stats.Unsupported, sum[:12])
 }
 
 func writeStringList(w *bytes.Buffer, key string, items []string) {

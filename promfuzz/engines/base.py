@@ -11,13 +11,13 @@ cannot be reached at all, a dataset the engine refuses to load) raise
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Protocol, Self, runtime_checkable
 
 from promfuzz.errors import EngineError
-from promfuzz.model import Dataset, EvalParams, Result
+from promfuzz.model import Dataset, EngineStats, EvalParams, Result
 
 DEFAULT_QUERY_TIMEOUT_S = 10.0
 """Per-query timeout passed to an engine when the caller gives none (the hosts' default)."""
@@ -112,8 +112,36 @@ class Engine(Protocol):
     ) -> None: ...
 
 
+class RawAnswer:
+    """One answer whose decoding into a :class:`Result` is deferred until asked for.
+
+    ``digest`` (when the engine gives one, as the Go hosts do) identifies the answer's
+    bytes: two answers with equal non-None digests are identical, so a caller can judge
+    them equal without decoding either. ``stats`` is always available.
+    """
+
+    __slots__ = ("digest", "stats", "_decode", "_result")
+
+    def __init__(self, digest: str | None, stats: EngineStats, decode: Callable[[], Result]) -> None:
+        self.digest = digest
+        self.stats = stats
+        self._decode = decode
+        self._result: Result | None = None
+
+    @staticmethod
+    def of(result: Result) -> RawAnswer:
+        a = RawAnswer(None, result.stats, lambda: result)
+        a._result = result
+        return a
+
+    def result(self) -> Result:
+        if self._result is None:
+            self._result = self._decode()
+        return self._result
+
+
 class EngineBase:
-    """Shared plumbing: context manager and a sequential ``query_many``."""
+    """Shared plumbing: context manager, a sequential ``query_many`` and ``query_many_raw``."""
 
     name: str
 
@@ -124,6 +152,12 @@ class EngineBase:
         self, items: Sequence[tuple[str, EvalParams]], timeout_s: float | None = None
     ) -> list[Result]:
         return [self.query(text, params, timeout_s) for text, params in items]
+
+    def query_many_raw(
+        self, items: Sequence[tuple[str, EvalParams]], timeout_s: float | None = None
+    ) -> list[RawAnswer]:
+        """Like :meth:`query_many`, but decoding may be deferred (see :class:`RawAnswer`)."""
+        return [RawAnswer.of(r) for r in self.query_many(items, timeout_s)]
 
     def close(self) -> None:
         pass

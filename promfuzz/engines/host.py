@@ -39,12 +39,13 @@ from typing import IO, Any
 
 import requests
 
-from promfuzz.engines.apijson import parse_body, parse_envelope
+from promfuzz.engines.apijson import parse_body, parse_envelope, parse_stats
 from promfuzz.engines.base import (
     DEFAULT_QUERY_TIMEOUT_S,
     EngineBase,
     EngineLoadError,
     LoadInfo,
+    RawAnswer,
     api_path,
     query_params,
 )
@@ -514,16 +515,22 @@ class HostEngine(EngineBase):
     def query_many(
         self, items: Sequence[tuple[str, EvalParams]], timeout_s: float | None = None
     ) -> list[Result]:
+        return [a.result() for a in self.query_many_raw(items, timeout_s)]
+
+    def query_many_raw(
+        self, items: Sequence[tuple[str, EvalParams]], timeout_s: float | None = None
+    ) -> list[RawAnswer]:
+        """Batched queries whose answers are decoded only when asked (``RawAnswer.result``)."""
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
-        out: list[Result] = []
+        out: list[RawAnswer] = []
         for i in range(0, len(items), self.batch_size):
             out.extend(self._batch(items[i : i + self.batch_size], timeout))
         return out
 
-    def _batch(self, chunk: Sequence[tuple[str, EvalParams]], timeout: float) -> list[Result]:
+    def _batch(self, chunk: Sequence[tuple[str, EvalParams]], timeout: float) -> list[RawAnswer]:
         failed = self._prepare()
         if failed is not None:
-            return [failed] * len(chunk)
+            return [RawAnswer.of(failed)] * len(chunk)
         queries = []
         for text, params in chunk:
             q = {"query": text, **query_params(params, timeout)}
@@ -542,22 +549,29 @@ class HostEngine(EngineBase):
             )
         except HostCrashed:
             # Rerun one by one on a fresh host so only the culprit gets the failure.
-            return [self.query(text, params, timeout) for text, params in chunk]
+            return [RawAnswer.of(self.query(text, params, timeout)) for text, params in chunk]
         try:
             results = r.json()["results"]
             if r.status_code != 200 or len(results) != len(chunk):
                 raise ValueError(f"HTTP {r.status_code}, {len(results)} results for {len(chunk)} queries")
         except (ValueError, KeyError, TypeError) as e:
             msg = f"bad /api/v1/batch answer ({e}): {r.text[:300]}"
-            return [Result.failure(self.name, "engine_failure", "bad_response", msg)] * len(chunk)
-        out = []
-        for env in results:
-            try:
-                out.append(parse_envelope(env, self.name))
-            except ValueError as e:
-                out.append(Result.failure(self.name, "engine_failure", "bad_response", str(e)))
+            return [RawAnswer.of(Result.failure(self.name, "engine_failure", "bad_response", msg))] * len(chunk)
         _ = t0
-        return out
+        return [self._raw(env) for env in results]
+
+    def _raw(self, env: Any) -> RawAnswer:
+        hs = env.get("hostStats") if isinstance(env, dict) else None
+        stats, _ = parse_stats(hs)
+        digest = hs.get("digest") if isinstance(hs, dict) else None
+
+        def decode() -> Result:
+            try:
+                return parse_envelope(env, self.name)
+            except ValueError as e:
+                return Result.failure(self.name, "engine_failure", "bad_response", str(e))
+
+        return RawAnswer(digest if isinstance(digest, str) else None, stats, decode)
 
     def versions(self) -> dict[str, str]:
         info = self.process.ready

@@ -61,7 +61,9 @@ class DifferentialOracle:
         self.rules = rules or RuleSet()
         self.versions = dict(versions or {})
 
-    def check(self, case: Case, ref: Result, tgt: Result) -> Verdict:
+    def check(self, case: Case, ref: Result, tgt: Result, detail: bool = True) -> Verdict:
+        """Judge one pair. ``detail=False`` skips building the human-readable diff (costly,
+        deepdiff) for callers that only count verdicts; signatures are the same."""
         rc, tc = error_class(ref), error_class(tgt)
         classes = (rc or "ok", tc or "ok")
         features = query_features(case.query)
@@ -104,7 +106,7 @@ class DifferentialOracle:
             differences=comparison.differences,
             signature=signature,
             rules=rules,
-            detail=comparison.diff_text() if not rules else comparison.summary(),
+            detail=(comparison.diff_text() if not rules else comparison.summary()) if detail else "",
             notes=comparison.notes,
             data={"comparison": comparison},
         )
