@@ -1,0 +1,366 @@
+"""Replay: promqltest's checks on canned answers, corpus statuses, live comparison, and the
+upstream testdata against the real Prometheus host."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+from promfuzz.corpus.promqltest import EvalCommand, parse_test
+from promfuzz.corpus.replay import almost_equal, check_eval, format_report, replay, write_report
+from promfuzz.corpus.store import CorpusStore
+from promfuzz.engines.base import LoadInfo
+from promfuzz.model import (
+    Dataset,
+    EvalParams,
+    Histogram,
+    Point,
+    Result,
+    ResultError,
+    ResultHistogram,
+    ResultSeries,
+    stale_nan,
+)
+from promfuzz.oracles.verdict import Signature
+
+Answer = Callable[[str, EvalParams, Dataset], Result]
+
+
+class CannedEngine:
+    """Answers through a function of (query, params, loaded data)."""
+
+    def __init__(self, name: str, answer: Answer) -> None:
+        self.name = name
+        self.answer = answer
+        self.data = Dataset()
+        self.loads = 0
+
+    def load(self, dataset: Dataset) -> LoadInfo:
+        self.data = dataset
+        self.loads += 1
+        return LoadInfo(self.name, dataset.fingerprint(), len(dataset.series), 0, 0, 0)
+
+    def query(self, text: str, params: EvalParams, timeout_s: float | None = None) -> Result:
+        return self.answer(text, params, self.data)
+
+    def query_many(
+        self, items: Sequence[tuple[str, EvalParams]], timeout_s: float | None = None
+    ) -> list[Result]:
+        return [self.query(t, p) for t, p in items]
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def dump(self) -> Dataset | None:
+        return self.data
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> CannedEngine:
+        return self
+
+    def __exit__(
+        self, a: type[BaseException] | None, b: BaseException | None, c: TracebackType | None
+    ) -> None:
+        pass
+
+
+def _vec(*items: tuple[dict[str, str], float | ResultHistogram], t: int = 0) -> Result:
+    return Result(
+        engine="e",
+        outcome="ok",
+        value_type="vector",
+        series=tuple(ResultSeries(tuple(sorted(lab.items())), (Point(t, v),)) for lab, v in items),
+    )
+
+
+def _ev(text: str) -> EvalCommand:
+    return next(c for c in parse_test(text).commands if isinstance(c, EvalCommand))
+
+
+def test_almost_equal_is_promqltests_relative_1e6() -> None:
+    assert almost_equal(1.0, 1.0 + 1e-7) and not almost_equal(1.0, 1.0 + 1e-5)
+    assert almost_equal(math.nan, math.nan) and not almost_equal(math.nan, stale_nan())
+    assert almost_equal(stale_nan(), stale_nan()) and not almost_equal(0.0, 1e-300)
+    assert almost_equal(math.inf, math.inf) and not almost_equal(math.inf, -math.inf)
+
+
+def test_vector_values_within_tolerance_pass_and_outside_fail() -> None:
+    ev = _ev('eval instant at 1m m\n  m{a="1"} 3\n  m{a="2"} 4\n')
+    ok = _vec(({"__name__": "m", "a": "1"}, 3.0000001), ({"__name__": "m", "a": "2"}, 4.0), t=60_000)
+    assert check_eval(ev, ok) == ("passed", "")
+    kind, why = check_eval(ev, _vec(({"__name__": "m", "a": "1"}, 3.01), ({"__name__": "m", "a": "2"}, 4.0)))
+    assert kind == "failed" and "expected 3.0" in why and "3.01" in why
+    kind, why = check_eval(ev, _vec(({"__name__": "m", "a": "1"}, 3.0)))
+    assert kind == "failed" and "not found" in why
+    kind, why = check_eval(
+        ev,
+        _vec(
+            ({"__name__": "m", "a": "1"}, 3.0), ({"__name__": "m", "a": "2"}, 4.0), ({"__name__": "x"}, 1.0)
+        ),
+    )
+    assert kind == "failed" and "unexpected metric x" in why
+
+
+def test_ordered_checks_positions() -> None:
+    ev = _ev('eval instant at 0 sort_desc(m)\n  expect ordered\n  m{a="2"} 2\n  m{a="1"} 1\n')
+    good = _vec(({"__name__": "m", "a": "2"}, 2.0), ({"__name__": "m", "a": "1"}, 1.0))
+    bad = _vec(({"__name__": "m", "a": "1"}, 1.0), ({"__name__": "m", "a": "2"}, 2.0))
+    assert check_eval(ev, good)[0] == "passed"
+    assert check_eval(ev, bad)[0] == "failed"
+    unordered = _ev('eval instant at 0 m\n  m{a="2"} 2\n  m{a="1"} 1\n')
+    assert check_eval(unordered, bad)[0] == "passed"
+
+
+def test_fail_expectations_msg_regex_and_legacy() -> None:
+    err = Result.failure("e", "error", "execution", "vector cannot contain metrics with the same labelset")
+    assert check_eval(_ev("eval instant at 0 x\n  expect fail\n"), err)[0] == "passed"
+    assert (
+        check_eval(
+            _ev(
+                "eval instant at 0 x\n  expect fail msg: vector cannot contain metrics with the same labelset\n"
+            ),
+            err,
+        )[0]
+        == "passed"
+    )
+    assert check_eval(_ev("eval instant at 0 x\n  expect fail msg: other\n"), err)[0] == "failed"
+    assert (
+        check_eval(_ev("eval instant at 0 x\n  expect fail regex: same label(set|s)\n"), err)[0] == "passed"
+    )
+    assert check_eval(_ev("eval_fail instant at 0 x\n  expected_fail_regexp nope\n"), err)[0] == "failed"
+    assert (
+        check_eval(
+            _ev(
+                "eval_fail instant at 0 x\n  expected_fail_message vector cannot contain metrics with the same labelset\n"
+            ),
+            err,
+        )[0]
+        == "passed"
+    )
+    # Expected to fail but succeeded; failed but not expected to.
+    assert check_eval(_ev("eval instant at 0 x\n  expect fail\n"), _vec())[0] == "failed"
+    kind, why = check_eval(_ev("eval instant at 0 x\n"), err)
+    assert kind == "failed" and "error evaluating query" in why
+    unsupported = Result(
+        engine="e",
+        outcome="unsupported",
+        error=ResultError("unsupported", "not supported by streaming engine"),
+    )
+    assert check_eval(_ev("eval instant at 0 x\n"), unsupported)[0] == "unsupported"
+
+
+def test_annotation_expectations() -> None:
+    w = "PromQL warning: encountered a mix of histograms and floats for aggregation (1:5)"
+    res = Result(engine="e", outcome="ok", value_type="vector", warnings=(w,))
+    assert check_eval(_ev(f"eval instant at 0 sum(m)\n  expect warn msg: {w}\n"), res)[0] == "passed"
+    assert (
+        check_eval(_ev("eval instant at 0 sum(m)\n  expect warn regex: mix of histograms\n"), res)[0]
+        == "passed"
+    )
+    assert (
+        check_eval(_ev("eval instant at 0 sum(m)\n  expect warn msg: PromQL warning: other (1:5)\n"), res)[0]
+        == "failed"
+    )
+    assert check_eval(_ev("eval instant at 0 sum(m)\n  expect no_warn\n"), res)[0] == "failed"
+    assert check_eval(_ev("eval instant at 0 sum(m)\n  expect info\n"), res)[0] == "failed"
+    assert check_eval(_ev("eval_warn instant at 0 sum(m)\n"), res)[0] == "passed"
+    assert check_eval(_ev("eval_warn instant at 0 sum(m)\n"), _vec())[0] == "failed"
+    # Mimir's files match the message without its position.
+    unpositioned = w[: w.rindex(" (")]
+    assert (
+        check_eval(_ev(f"eval instant at 0 sum(m)\n  expect warn msg: {unpositioned}\n"), res)[0] == "passed"
+    )
+
+
+def test_range_results_histograms_and_range_mode() -> None:
+    ev = _ev("eval range from 0 to 2m step 1m m\n  m 1 _ {{schema:0 count:2 sum:3 buckets:[1 1]}}\n")
+    h = Histogram(schema=0, count=2, sum=3, positive_spans=((0, 2),), positive_buckets=(1, 1))
+    mat = Result(
+        engine="e",
+        outcome="ok",
+        value_type="matrix",
+        series=(
+            ResultSeries((("__name__", "m"),), (Point(0, 1.0), Point(120_000, ResultHistogram(2, 3, (), h)))),
+        ),
+    )
+    assert check_eval(ev, mat) == ("passed", "")
+    other = Histogram(schema=0, count=2, sum=3, positive_spans=((1, 2),), positive_buckets=(1, 1))
+    mat2 = Result(
+        engine="e",
+        outcome="ok",
+        value_type="matrix",
+        series=(
+            ResultSeries(
+                (("__name__", "m"),), (Point(0, 1.0), Point(120_000, ResultHistogram(2, 3, (), other)))
+            ),
+        ),
+    )
+    assert check_eval(ev, mat2)[0] == "failed"
+    # The range-mode check compares the middle step with the instant expectation.
+    iev = _ev("eval instant at 1m m\n  m 5\n")
+    inst = _vec(({"__name__": "m"}, 5.0), t=60_000)
+    rng_ok = Result(
+        engine="e",
+        outcome="ok",
+        value_type="matrix",
+        series=(
+            ResultSeries((("__name__", "m"),), (Point(0, 4.0), Point(60_000, 5.0), Point(120_000, 6.0))),
+        ),
+    )
+    rng_bad = Result(
+        engine="e",
+        outcome="ok",
+        value_type="matrix",
+        series=(ResultSeries((("__name__", "m"),), (Point(0, 4.0), Point(60_000, 7.0))),),
+    )
+    assert check_eval(iev, inst, rng_ok)[0] == "passed"
+    kind, why = check_eval(iev, inst, rng_bad)
+    assert kind == "failed" and "range mode" in why
+
+
+def _file_engine() -> CannedEngine:
+    """Evaluates `m` (the latest sample at or before t, no lookback subtleties) and `broken`."""
+
+    def answer(q: str, p: EvalParams, ds: Dataset) -> Result:
+        if q == "broken":
+            return Result.failure("e", "error", "execution", "boom")
+        times = range(p.start_ms, p.end_ms + 1, p.step_ms) if p.is_range else [p.time_ms]
+        series = []
+        for s in ds.series:
+            if s.name != q:
+                continue
+            pts = []
+            for t in times:
+                prior = [x for x in s.samples if x.t <= t]
+                if prior and isinstance(prior[-1].v, float):
+                    pts.append(Point(t, prior[-1].v))
+            series.append(ResultSeries(s.labels, tuple(pts)))
+        if p.is_range:
+            return Result(engine="e", outcome="ok", value_type="matrix", series=tuple(series))
+        return Result(
+            engine="e", outcome="ok", value_type="vector", series=tuple(s for s in series if s.points)
+        )
+
+    return CannedEngine("canned", answer)
+
+
+def test_replay_reports_per_file_and_total(tmp_path: Path) -> None:
+    good = tmp_path / "good.test"
+    good.write_text(
+        "load 1m\n  m 1 2 3\n\neval instant at 1m m\n  m 2\n\neval range from 0 to 2m step 1m m\n  m 1 2 3\n"
+    )
+    bad = tmp_path / "sub" / "bad.test"
+    bad.parent.mkdir()
+    bad.write_text(
+        "load 1m\n  m 1 2 3\n\neval instant at 1m m\n  m 9\n\neval instant at 0 broken\n  expect fail msg: boom\n"
+        '\nclear\nload 1m\n  m{x="y"}@st 1s\n  m{x="y"} 1\n\neval instant at 0 m\n  m{x="y"} 1\n'
+    )
+    broken = tmp_path / "zz_unreadable.test"
+    broken.write_text("load 1m\n  m 1\n\nwhat is this\n")
+    eng = _file_engine()
+    report = replay([tmp_path], eng)
+    t = report.totals
+    assert (t["passed"], t["failed"], t["skipped"], t["error"]) == (3, 1, 1, 1)
+    assert not report.ok
+    text = format_report(report)
+    assert "FAILED" in text and "expected 9.0" in text and "bad.test:4" in text
+    assert "@st start timestamps" in text and "zz_unreadable.test:4" in text
+    jp, tp = write_report(report, tmp_path / "out")
+    assert jp.is_file() and "TOTAL" in tp.read_text()
+    assert eng.loads == 2  # once per data segment with runnable evals (the @st one is skipped)
+
+
+def test_replay_of_a_corpus_uses_sidecar_status(tmp_path: Path) -> None:
+    from promfuzz.model import Case
+
+    store = CorpusStore(tmp_path / "corpus")
+    ds = Dataset.build([({"__name__": "m"}, [(0, 1.0), (60_000, 2.0)])])
+    exp = _vec(({"__name__": "m"}, 5.0), t=60_000)  # wrong on purpose: the engine answers 2
+    a = store.add(
+        Case(ds, "m", EvalParams.instant(60_000)), Signature("differential", "value", ("a",)), expected=exp
+    )
+    b = store.add(
+        Case(ds, "m ", EvalParams.instant(60_000)), Signature("differential", "value", ("b",)), expected=exp
+    )
+    store.update(a.stored.meta.case_id, status="expected")
+    ok = _vec(({"__name__": "m"}, 2.0), t=60_000)
+    c = store.add(
+        Case(ds, "m", EvalParams.instant(0)),
+        Signature("differential", "value", ("c",)),
+        expected=_vec(({"__name__": "m"}, 1.0)),
+    )
+    _ = ok
+    report = replay([store.root], _file_engine())
+    kinds = {o.case_id: o.kind for o in report.outcomes}
+    assert kinds[a.stored.meta.case_id] == "expected"
+    assert kinds[b.stored.meta.case_id] == "failed"
+    assert kinds[c.stored.meta.case_id] == "passed"
+    assert [o.case_id for o in report.fixed_candidates] == [c.stored.meta.case_id]
+    assert "NOW PASSING" in format_report(report)
+
+
+def test_replay_against_a_reference_compares_live(tmp_path: Path) -> None:
+    f = tmp_path / "x.test"
+    f.write_text("load 1m\n  m 1 2 3\n\neval instant at 1m m\n\neval instant at 2m m\n")
+    ref = _file_engine()
+
+    def shifted(q: str, p: EvalParams, ds: Dataset) -> Result:
+        r = ref.answer(q, p, ds)
+        if p.time_ms == 120_000:
+            return _vec(({"__name__": "m"}, 4.0), t=120_000)
+        return r
+
+    report = replay([f], CannedEngine("target", shifted), against=ref)
+    assert report.against == "canned"
+    assert [o.kind for o in report.outcomes] == ["passed", "failed"]
+    assert re.search(r"4\.0|value", report.outcomes[1].detail)
+
+
+# --------------------------------------------------------------------------- real host
+
+
+def _host_binary() -> Path:
+    from promfuzz.engines.registry import default_build_dir
+
+    return default_build_dir() / "prometheus-host"
+
+
+# Known configuration differences between the prometheus host and promqltest's own engine
+# (NewTestEngine / TestParserOpts): promqltest enables unquoted UTF-8 names and delayed
+# __name__ removal, and renders annotations with AsStrings(expr) ("... for metric name
+# "x" (1:25)"). Each failure must be explained by one of these, nothing else.
+def _explained(detail: str, file: str) -> str | None:
+    if file.endswith("unquoted_utf8_names.test") and "parse error: unexpected" in detail:
+        return "host parser without EnableUnquotedUTF8Names"
+    if file.endswith("name_label_dropping.test"):
+        return "host engine without EnableDelayedNameRemoval"
+    m = re.search(r"matching msg '(.*)' but found: \['(.*)'\]", detail)
+    if m and re.sub(r' for metric name "[^"]*"', "", m.group(1)) == m.group(2):
+        return "host annotation text without the metric name"
+    return None
+
+
+@pytest.mark.hosts
+def test_upstream_testdata_replays_on_the_prometheus_host(upstream_files: list[Path]) -> None:
+    binary = _host_binary()
+    if not binary.is_file():
+        pytest.skip(f"{binary} is not built (run `make hosts`)")
+    from promfuzz.engines import open_engine
+
+    with open_engine("prometheus") as eng:
+        report = replay(upstream_files, eng)
+    t = report.totals
+    print(format_report(report, show=("failed", "error")))
+    assert t["error"] == 0 and t["unsupported"] == 0
+    skipped = [o for o in report.outcomes if o.kind == "skipped"]
+    assert skipped and all(o.file.endswith("start_timestamps.test") for o in skipped)
+    unexplained = [o for o in report.outcomes if o.kind == "failed" and _explained(o.detail, o.file) is None]
+    assert not unexplained, "\n".join(f"{o.file}:{o.line} {o.query}: {o.detail}" for o in unexplained[:20])
+    assert t["passed"] >= 2300
