@@ -148,6 +148,15 @@ def test_fail_expectations_msg_regex_and_legacy() -> None:
     assert check_eval(_ev("eval instant at 0 x\n  expect fail\n"), _vec())[0] == "failed"
     kind, why = check_eval(_ev("eval instant at 0 x\n"), err)
     assert kind == "failed" and "error evaluating query" in why
+    wrapped = Result.failure("e", "error", "bad_data", 'invalid parameter "query": 1:3: parse error: nope')
+    assert (
+        check_eval(_ev("eval instant at 0 x\n  expect fail msg: 1:3: parse error: nope\n"), wrapped)[0]
+        == "passed"
+    )
+    assert (
+        check_eval(_ev("eval instant at 0 x\n  expect fail msg: 1:3: parse error: other\n"), wrapped)[0]
+        == "failed"
+    )
     unsupported = Result(
         engine="e",
         outcome="unsupported",
@@ -339,10 +348,13 @@ def _host_binary() -> Path:
 def _explained(detail: str, file: str) -> str | None:
     if file.endswith("unquoted_utf8_names.test") and "parse error: unexpected" in detail:
         return "host parser without EnableUnquotedUTF8Names"
-    if file.endswith("name_label_dropping.test"):
+    if re.search(r"name_label_dropping(_histograms)?\.test$", file):
         return "host engine without EnableDelayedNameRemoval"
     m = re.search(r"matching msg '(.*)' but found: \['(.*)'\]", detail)
-    if m and re.sub(r' for metric name "[^"]*"', "", m.group(1)) == m.group(2):
+    if m and re.sub(r' for metric name "[^"]*"', "", m.group(1)) in (
+        m.group(2),
+        re.sub(r" \(\d+:\d+\)$", "", m.group(2)),
+    ):
         return "host annotation text without the metric name"
     return None
 
@@ -364,3 +376,21 @@ def test_upstream_testdata_replays_on_the_prometheus_host(upstream_files: list[P
     unexplained = [o for o in report.outcomes if o.kind == "failed" and _explained(o.detail, o.file) is None]
     assert not unexplained, "\n".join(f"{o.file}:{o.line} {o.query}: {o.detail}" for o in unexplained[:20])
     assert t["passed"] >= 2300
+
+
+@pytest.mark.hosts
+def test_mimir_testdata_replays_on_mqe(mimir_files: list[Path]) -> None:
+    from promfuzz.engines.registry import default_build_dir
+
+    if not (default_build_dir() / "mimir-host").is_file():
+        pytest.skip("mimir-host is not built (run `make hosts`)")
+    from promfuzz.engines import open_engine
+
+    files = [f for f in mimir_files if "fuzz" not in f.parts]
+    with open_engine("mqe") as eng:
+        report = replay(files, eng)
+    print(format_report(report, show=("failed", "error")))
+    t = report.totals
+    assert t["error"] == 0 and t["skipped"] == 0 and t["passed"] >= 3200
+    unexplained = [o for o in report.outcomes if o.kind == "failed" and _explained(o.detail, o.file) is None]
+    assert not unexplained, "\n".join(f"{o.file}:{o.line} {o.query}: {o.detail}" for o in unexplained[:20])
