@@ -155,6 +155,12 @@ class ReplayReport:
         return t
 
     @property
+    def failed(self) -> int:
+        """Failed evals plus files or loads in error (what makes a replay unsuccessful)."""
+        t = self.totals
+        return t["failed"] + t["error"]
+
+    @property
     def ok(self) -> bool:
         """No failures and no errors (skips, unsupported and expected are fine)."""
         t = self.totals
@@ -191,10 +197,14 @@ class ReplayReport:
 def format_report(
     report: ReplayReport,
     *,
-    show: Sequence[OutcomeKind] = ("failed", "error", "skipped"),
+    verbose: bool = False,
+    show: Sequence[OutcomeKind] = ("failed", "error", "skipped", "unsupported"),
     max_detail_lines: int = 30,
 ) -> str:
-    """A readable report: per-file counts, then each failure (with its diff), error and skip."""
+    """A readable report: per-file counts, then each failure (with its diff), error, skip
+    and unsupported eval (``verbose``: every eval, passed ones too)."""
+    if verbose:
+        show = KINDS
     vs = f" against {report.against}" if report.against else " against the files' expectations"
     lines = [f"replay: engine {report.engine}{vs}"]
     width = max((len(f.path) for f in report.files), default=10)
@@ -705,3 +715,91 @@ def _compare_live(ev: EvalCommand, ref: Result, tgt: Result) -> tuple[OutcomeKin
     if c.equal:
         return "passed", ""
     return "failed", c.diff_text()
+
+
+# ----------------------------------------------------------------------------- one eval at a time
+
+
+@dataclass(frozen=True)
+class ReplayCase:
+    """One eval of a file with the data it runs on (for the pytest plugin)."""
+
+    source: str
+    line: int
+    query: str
+    item_name: str
+    dataset: Dataset
+    eval: EvalCommand
+    skip_reason: str | None = None
+    case_status: str | None = None
+    case_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseOutcome:
+    status: Literal["passed", "failed", "skipped"]
+    engine: str
+    detail: str = ""
+    reason: str = ""
+
+
+def file_cases(path: str | Path) -> list[ReplayCase]:
+    """Every eval of a .test file (with the corpus sidecar's exact case when there is one).
+    Raises :class:`PromQLTestFormatError` / :class:`CorpusError` for a malformed file."""
+    p = Path(path)
+    tf = read_test_file(p)
+    meta = _sidecar(p)
+    st_flags = {id(ev): st for ev, st in tf.start_timestamps_in_effect()}
+    evals = list(tf.evals())
+    out = []
+    for ds, ev in evals:
+        if meta is not None and len(evals) == 1:
+            ds, ev = meta.case.dataset, _with_query(ev, meta.case.query)
+        skip = (
+            "the data carries @st start timestamps, which a dataset cannot express"
+            if st_flags.get(id(ev))
+            else None
+        )
+        short = ev.query if len(ev.query) <= 80 else ev.query[:77] + "..."
+        out.append(
+            ReplayCase(
+                source=str(p),
+                line=ev.line,
+                query=ev.query,
+                item_name=f"line {ev.line}: {short}",
+                dataset=ds,
+                eval=ev,
+                skip_reason=skip,
+                case_status=meta.status if meta else None,
+                case_id=meta.case_id if meta else None,
+            )
+        )
+    return out
+
+
+def check_case(
+    case: ReplayCase, engine: Any, *, range_check: bool = True, timeout_s: float | None = None
+) -> CaseOutcome:
+    """Run one eval on ``engine`` and apply promqltest's checks. ``unsupported`` and failures
+    of cases whose corpus status is ``expected`` come back as ``skipped`` with the reason."""
+    name = str(getattr(engine, "name", engine))
+    if case.skip_reason:
+        return CaseOutcome("skipped", name, reason=case.skip_reason)
+    ev = case.eval
+    items = [(ev.query, ev.eval_params)]
+    if range_check and wants_range_check(ev):
+        t = ev.eval_params.time_ms
+        items.append((ev.query, EvalParams.range(t - 60_000, t + 60_000, 60_000)))
+    got = _run_segment(engine, case.dataset, items, timeout_s)
+    if isinstance(got, str):
+        return CaseOutcome("failed", name, detail=got)
+    kind, detail = check_eval(ev, got[0], got[1] if len(got) > 1 else None)
+    if kind == "passed":
+        return CaseOutcome("passed", name)
+    if kind == "unsupported":
+        return CaseOutcome("skipped", name, detail, reason=f"unsupported by {name}: {detail}")
+    if case.case_status == "expected":
+        return CaseOutcome(
+            "skipped", name, detail, reason=f"known difference (corpus status expected): {detail}"
+        )
+    return CaseOutcome("failed", name, detail)

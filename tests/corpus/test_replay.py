@@ -394,3 +394,20 @@ def test_mimir_testdata_replays_on_mqe(mimir_files: list[Path]) -> None:
     assert t["error"] == 0 and t["skipped"] == 0 and t["passed"] >= 3200
     unexplained = [o for o in report.outcomes if o.kind == "failed" and _explained(o.detail, o.file) is None]
     assert not unexplained, "\n".join(f"{o.file}:{o.line} {o.query}: {o.detail}" for o in unexplained[:20])
+
+
+def test_file_cases_and_check_case_one_eval_at_a_time(tmp_path: Path) -> None:
+    from promfuzz.corpus.replay import check_case, file_cases
+
+    f = tmp_path / "one.test"
+    f.write_text(
+        "load 1m\n  m 1 2 3\n\neval instant at 1m m\n  m 2\n\neval instant at 1m m\n  m 5\n"
+        '\nclear\nload 1m\n  m{x="y"}@st 1s\n  m{x="y"} 1\n\neval instant at 0 m\n  m{x="y"} 1\n'
+    )
+    cases = file_cases(f)
+    assert [c.line for c in cases] == [4, 7, 15]
+    assert len({c.item_name for c in cases}) == 3
+    eng = _file_engine()
+    got = [check_case(c, eng) for c in cases]
+    assert [g.status for g in got] == ["passed", "failed", "skipped"]
+    assert "expected 5.0" in got[1].detail and "@st" in got[2].reason
