@@ -23,9 +23,13 @@ engine:
   must give the same answer (skipped, as promqltest does, for ordered results, range
   vectors, strings and queries using start()/end()/range()/step()).
 
-Not replayed: promqltest's ``@``-pinned variants of instant queries (they need an AST
-rewrite of the query). Evals that read data loaded with ``@st`` start timestamps are
-skipped with that reason: a dataset cannot carry start timestamps.
+* instant evals are also re-run with ``@ t`` pinned on every selector at the times
+  promqltest uses (``-10t, 0, t/5, t, 10t``; ``-1s, 0, 1s`` when t is 0), each with its
+  own range-mode check (the query is rewritten with :mod:`promfuzz.promql`; queries it
+  cannot parse, and those using promql.AtModifierUnsafeFunctions, get no variants).
+
+Evals that read data loaded with ``@st`` start timestamps are skipped with that reason:
+a dataset cannot carry start timestamps.
 
 With ``against=`` the two engines are compared live with :mod:`promfuzz.oracles.compare`
 instead of the file's expectations.
@@ -497,7 +501,9 @@ def _range_mode_result(res: Result, t: int, was_scalar: bool) -> Result:
     return Result(engine=res.engine, outcome="ok", value_type="vector", series=tuple(series))
 
 
-def check_eval(ev: EvalCommand, res: Result, range_res: Result | None = None) -> tuple[OutcomeKind, str]:
+def check_eval(
+    ev: EvalCommand, res: Result, range_res: Result | None = None, at_ms: int | None = None
+) -> tuple[OutcomeKind, str]:
     """promqltest's verdict on one eval: ``("passed", "")`` or ``("failed", why)`` (or
     ``unsupported`` when the engine declined the query)."""
     if res.outcome == "unsupported":
@@ -520,7 +526,8 @@ def check_eval(ev: EvalCommand, res: Result, range_res: Result | None = None) ->
                 msg = range_res.error.message if range_res.error else range_res.outcome
                 raise _Mismatch(f"error evaluating query in range mode: {msg}")
             if not ev.is_ordered:
-                mid = _range_mode_result(range_res, ev.eval_params.time_ms, res.value_type == "scalar")
+                t = ev.eval_params.time_ms if at_ms is None else at_ms
+                mid = _range_mode_result(range_res, t, res.value_type == "scalar")
                 try:
                     _compare_result(ev, mid, ev.eval_params)
                 except _Mismatch as e:
@@ -598,6 +605,7 @@ def replay(
     against: Any | None = None,
     *,
     range_check: bool = True,
+    at_variants: bool = True,
     timeout_s: float | None = None,
     out_dir: str | Path | None = None,
 ) -> ReplayReport:
@@ -610,13 +618,17 @@ def replay(
     files: list[FileReport] = []
     try:
         for path in _expand(paths):
-            files.append(_replay_file(path, eng, ref, range_check, timeout_s))
+            files.append(_replay_file(path, eng, ref, range_check, timeout_s, at_variants))
     finally:
         if own_e:
             eng.close()
         if own_r and ref is not None:
             ref.close()
-    notes = ("promqltest's @-pinned re-runs of instant queries are not replayed",) if against is None else ()
+    notes = (
+        ()
+        if against is not None or at_variants
+        else ("promqltest's @-pinned re-runs of instant queries were not replayed",)
+    )
     report = ReplayReport(
         engine=getattr(eng, "name", str(engine)),
         against=getattr(ref, "name", None) if ref is not None else None,
@@ -629,8 +641,76 @@ def replay(
     return report
 
 
+# promql.AtModifierUnsafeFunctions: an instant eval using one of these is not re-run pinned.
+_AT_UNSAFE = frozenset(
+    f"fn:{f}"
+    for f in (
+        "days_in_month day_of_month day_of_week day_of_year end hour minute month year "
+        "predict_linear range start step time timestamp"
+    ).split()
+)
+
+
+@dataclass(frozen=True)
+class _Run:
+    label: str  # "" for the eval itself, else which @-pinned variant
+    main: int  # index of the query in the batch
+    rng: int  # index of its range-mode check, or -1
+    query: str = ""
+    at_ms: int = 0
+
+
+def pinned_variants(ev: EvalCommand) -> list[tuple[str, EvalParams]]:
+    """promqltest's re-runs of an instant eval with ``@ t`` pinned on every selector
+    (``atModifierTestCases``): empty for range evals, queries using time-dependent
+    functions, and queries our parser cannot read."""
+    if ev.params.is_range:
+        return []
+    from promfuzz.oracles._metamorphic import parse_case_query, render
+    from promfuzz.oracles.at_pinning import pin_at
+
+    parsed = parse_case_query(ev.query)
+    if isinstance(parsed, str) or parsed.features & _AT_UNSAFE:
+        return []
+    ts = ev.eval_params.time_ms
+    pinned = render(pin_at(parsed.expr, ts)[0])
+    times = [-1000, 0, 1000] if ts == 0 else [-10 * ts, 0, int(ts / 5), ts, 10 * ts]
+    return [(pinned, EvalParams.instant(t)) for t in times]
+
+
+def _plan(
+    ev: EvalCommand, items: list[tuple[str, EvalParams]], range_check: bool, with_at: bool
+) -> list[_Run]:
+    runs = []
+    variants = [("", ev.query, ev.eval_params)]
+    if with_at:
+        variants += [(f"@-pinned variant {q!r} at t={p.time_ms}ms", q, p) for q, p in pinned_variants(ev)]
+    for label, q, p in variants:
+        main = len(items)
+        items.append((q, p))
+        rng = -1
+        if range_check and wants_range_check(ev) and not _QUERY_CONTEXT_FUNCS.search(q):
+            rng = len(items)
+            items.append((q, EvalParams.range(p.time_ms - 60_000, p.time_ms + 60_000, 60_000)))
+        runs.append(_Run(label, main, rng, q, p.time_ms))
+    return runs
+
+
+def _check_plan(ev: EvalCommand, plan: list[_Run], got: Sequence[Result]) -> tuple[OutcomeKind, str]:
+    for run in plan:
+        kind, detail = check_eval(ev, got[run.main], got[run.rng] if run.rng >= 0 else None, run.at_ms)
+        if kind != "passed":
+            return kind, f"{run.label}: {detail}" if run.label else detail
+    return "passed", ""
+
+
 def _replay_file(
-    path: Path, eng: Any, ref: Any | None, range_check: bool, timeout_s: float | None
+    path: Path,
+    eng: Any,
+    ref: Any | None,
+    range_check: bool,
+    timeout_s: float | None,
+    at_variants: bool = True,
 ) -> FileReport:
     name = str(path)
     try:
@@ -669,16 +749,13 @@ def _replay_file(
             ds = meta.case.dataset
             runnable = [_with_query(runnable[0], meta.case.query)]
         items: list[tuple[str, EvalParams]] = []
-        index: list[tuple[int, int]] = []  # (main index, range index or -1)
+        plans: list[list[_Run]] = []
         for ev in runnable:
-            main = len(items)
-            items.append((ev.query, ev.eval_params))
-            rng = -1
-            if ref is None and range_check and wants_range_check(ev):
-                t = ev.eval_params.time_ms
-                rng = len(items)
-                items.append((ev.query, EvalParams.range(t - 60_000, t + 60_000, 60_000)))
-            index.append((main, rng))
+            if ref is None:
+                plans.append(_plan(ev, items, range_check, at_variants))
+            else:
+                plans.append([_Run("", len(items), -1)])
+                items.append((ev.query, ev.eval_params))
         got = _run_segment(eng, ds, items, timeout_s)
         if isinstance(got, str):
             for ev in runnable:
@@ -687,15 +764,15 @@ def _replay_file(
         ref_got: list[Result] | str | None = None
         if ref is not None:
             ref_got = _run_segment(ref, ds, items, timeout_s)
-        for ev, (mi, ri) in zip(runnable, index, strict=True):
+        for ev, plan in zip(runnable, plans, strict=True):
             if ref is None:
-                kind, detail = check_eval(ev, got[mi], got[ri] if ri >= 0 else None)
+                kind, detail = _check_plan(ev, plan, got)
                 out(ev, kind, detail)
             elif isinstance(ref_got, str):
                 out(ev, "error", f"reference {ref_got}")
             else:
                 assert ref_got is not None
-                kind, detail = _compare_live(ev, ref_got[mi], got[mi])
+                kind, detail = _compare_live(ev, ref_got[plan[0].main], got[plan[0].main])
                 out(ev, kind, detail)
     return FileReport(name, tuple(outcomes))
 
@@ -778,7 +855,12 @@ def file_cases(path: str | Path) -> list[ReplayCase]:
 
 
 def check_case(
-    case: ReplayCase, engine: Any, *, range_check: bool = True, timeout_s: float | None = None
+    case: ReplayCase,
+    engine: Any,
+    *,
+    range_check: bool = True,
+    at_variants: bool = True,
+    timeout_s: float | None = None,
 ) -> CaseOutcome:
     """Run one eval on ``engine`` and apply promqltest's checks. ``unsupported`` and failures
     of cases whose corpus status is ``expected`` come back as ``skipped`` with the reason."""
@@ -786,14 +868,12 @@ def check_case(
     if case.skip_reason:
         return CaseOutcome("skipped", name, reason=case.skip_reason)
     ev = case.eval
-    items = [(ev.query, ev.eval_params)]
-    if range_check and wants_range_check(ev):
-        t = ev.eval_params.time_ms
-        items.append((ev.query, EvalParams.range(t - 60_000, t + 60_000, 60_000)))
+    items: list[tuple[str, EvalParams]] = []
+    plan = _plan(ev, items, range_check, at_variants)
     got = _run_segment(engine, case.dataset, items, timeout_s)
     if isinstance(got, str):
         return CaseOutcome("failed", name, detail=got)
-    kind, detail = check_eval(ev, got[0], got[1] if len(got) > 1 else None)
+    kind, detail = _check_plan(ev, plan, got)
     if kind == "passed":
         return CaseOutcome("passed", name)
     if kind == "unsupported":
