@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 
@@ -59,12 +60,23 @@ func run(t *testing.T, srv *hostkit.Server, engine string, req hostkit.QueryRequ
 	return status, env
 }
 
-// compactJSON normalizes a JSON text so expected results can be written readably.
+// compactJSON normalizes a JSON result so expected results can be written readably: the
+// series of a result list are sorted, since engines return instant vectors in no defined
+// order.
 func compactJSON(t *testing.T, s string) string {
 	t.Helper()
 	var v any
 	if err := json.Unmarshal([]byte(s), &v); err != nil {
 		t.Fatalf("bad expected JSON %q: %v", s, err)
+	}
+	if list, ok := v.([]any); ok {
+		items := make([]string, len(list))
+		for i, item := range list {
+			b, _ := json.Marshal(item)
+			items[i] = string(b)
+		}
+		sort.Strings(items)
+		return "[" + strings.Join(items, ",") + "]"
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
