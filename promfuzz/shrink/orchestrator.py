@@ -190,14 +190,17 @@ def shrink(
         if on_progress is not None:
             on_progress(msg)
 
+    def out_of_time() -> None:
+        if b.seconds is not None and time.monotonic() - t0 >= b.seconds:
+            raise _Stop("seconds")
+
     def evaluate(c: Case) -> Verdict | None:
         nonlocal checks, hits
         key = c.case_id()
         if key in cache:
             hits += 1
             return cache[key]
-        if b.seconds is not None and time.monotonic() - t0 >= b.seconds:
-            raise _Stop("seconds")
+        out_of_time()
         if b.engine_calls is not None and calls() >= b.engine_calls:
             raise _Stop("engine_calls")
         checks += 1
@@ -251,6 +254,7 @@ def shrink(
                 while True:
                     improved = False
                     for cand in p.fn(current, _focus(cur_verdict)):
+                        out_of_time()
                         cs = size_of(cand)
                         if not cs < cur_size:
                             continue

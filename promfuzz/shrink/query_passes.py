@@ -10,6 +10,7 @@ before replacing a leaf's parent.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
@@ -253,9 +254,18 @@ def _legacy_metric(name: str) -> bool:
     return METRIC_NAME_RE.match(name) is not None
 
 
+_REGEX_META = re.compile(r"[\\.^$*+?()\[\]{}|]")
+
+
+def _plain_alternatives(pattern: str) -> list[str]:
+    """``a|b_c`` -> ``["a", "b_c"]`` when every alternative is plain text (else ``[]``)."""
+    alts = pattern.split("|")
+    return alts if all(a and not _REGEX_META.search(a) for a in alts) else []
+
+
 def drop_matchers(case: Case) -> Iterator[Case]:
-    """Write ``{__name__="x"}`` as ``x``; drop a label matcher; turn a regex matcher into an
-    equality matcher."""
+    """Write ``{__name__="x"}`` as ``x``; drop a label matcher; a regex of plain alternatives
+    ``=~"a|b"`` to one of them ``="a"``; a regex matcher into an equality matcher."""
     parsed = _parsed(case)
     if parsed is None:
         return
@@ -272,6 +282,11 @@ def drop_matchers(case: Case) -> Iterator[Case]:
                         )
                 for i in range(len(ms)):
                     yield replace_at(tree, pos, replace(node, matchers=ms[:i] + ms[i + 1 :]))
+                for i, m in enumerate(ms):
+                    if m.op == "=~" and "|" in m.value:
+                        for alt in _plain_alternatives(m.value):
+                            eq = replace(m, op="=", value=alt)
+                            yield replace_at(tree, pos, replace(node, matchers=ms[:i] + (eq,) + ms[i + 1 :]))
                 for i, m in enumerate(ms):
                     if m.op in ("=~", "!~"):
                         eq = replace(m, op="=" if m.op == "=~" else "!=")
