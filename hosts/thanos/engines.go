@@ -32,8 +32,10 @@ func newHost() hostkit.Host {
 	return hostkit.Host{
 		Engines: []hostkit.Engine{
 			{
-				Name:          EngineThanos,
-				Engine:        engine.New(engine.Opts{EngineOpts: common}),
+				Name: EngineThanos,
+				// EnableAnalysis (as the engine's own fuzz tests run it) makes Stats()
+				// report the samples the query touched, like the Prometheus engine does.
+				Engine:        engine.New(engine.Opts{EngineOpts: common, EnableAnalysis: true}),
 				IsUnsupported: engine.IsUnimplemented,
 			},
 			{

@@ -298,3 +298,19 @@ func TestParseAcceptsExperimentalSyntax(t *testing.T) {
 		}
 	}
 }
+
+func TestThanosReportsTheSameSampleCountAsPrometheus(t *testing.T) {
+	srv := newTestServer(t)
+	for _, req := range []hostkit.QueryRequest{
+		{Query: "a", Time: "240"},
+		{Query: "rate(a[5m])", Start: "0", End: "360", Step: "60"},
+		{Query: "sum(h)", Start: "0", End: "360", Step: "60"},
+		{Query: "max_over_time(a[5m:30s])", Time: "240"},
+	} {
+		_, th := run(t, srv, EngineThanos, req)
+		_, pr := run(t, srv, EnginePrometheus, req)
+		if th.HostStats.Samples <= 0 || th.HostStats.Samples != pr.HostStats.Samples {
+			t.Errorf("%q: thanos samples %d, thanos-prometheus %d", req.Query, th.HostStats.Samples, pr.HostStats.Samples)
+		}
+	}
+}
