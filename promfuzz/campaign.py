@@ -40,7 +40,7 @@ from promfuzz.reports.records import Finding, RunStats, ThroughputSample, write_
 from promfuzz.reports.writer import FINDINGS_FILE, summary_dict, write_report
 
 STATE_FILE = "state.json"
-REPORT_EVERY_S = 5.0
+REPORT_EVERY_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -237,8 +237,12 @@ class _Run:
             known.occurrences += f.occurrences
             return
         f.first_seen_s = round(self.elapsed, 3)
-        if self.store is not None and stored is not None:
+        if self.store is not None and stored is not None and f.verdict in ("divergence", "engine_failure"):
             f.case_file = self._store_case(stored, f)
+        if f.params.get("kind") == "range":
+            from promfuzz.reports.charts import result_overlay_svg
+
+            f.chart_svg = result_overlay_svg(f.results) or ""
         self.findings[f.signature] = f
 
     def _store_case(self, stored: Any, f: Finding) -> str | None:

@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=1)
     b.add_argument("--budget", default="30s")
     b.add_argument("--seed", type=int, default=1)
+    b.add_argument("--queries-per-dataset", type=int, default=200)
 
     p = sub.add_parser("atheris", help="drive the generators from atheris (coverage-guided) bytes")
     _add_engine_args(p)

@@ -46,6 +46,21 @@ METAMORPHIC_EVERY = 10
 them on every 10th case of each dataset (on each target engine), not on all."""
 
 
+SHRUNK_KINDS = ("divergence", "engine_failure")
+"""Verdicts whose first case is shrunk; ``expected`` and ``unsupported`` hits are already
+explained by a rule or the engine's own words, so shrinking them would only cost time."""
+
+
+def finding_key(verdict: Verdict) -> str:
+    """How hits group into findings: by signature, except that everything one
+    known-difference rule explains is one finding per rule and target."""
+    assert verdict.signature is not None
+    if verdict.kind == "expected" and verdict.rule:
+        safe = "".join(c if c.isalnum() or c in "_." else "_" for c in verdict.rule)
+        return f"expected-{safe}-{verdict.signature.target}"
+    return verdict.signature.key()
+
+
 def engine_versions_for_rules(versions: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     """The version a known-difference rule's range is checked against, per engine: the
     engine's own module (Mimir for mqe, promql-engine for thanos, prometheus otherwise)."""
@@ -209,7 +224,7 @@ class Pipeline:
                     stats.verdicts[verdict.kind] += 1
                     if verdict.signature is None or verdict.kind in ("match", "not_applicable"):
                         continue
-                    key = verdict.signature.key()
+                    key = finding_key(verdict)
                     if key in self.seen:
                         yield ("occurrence", key)
                         continue
@@ -233,12 +248,13 @@ class Pipeline:
             shrunk_info_verdict = self.differential.check(case, ref, tgt)  # with its diff text
         shrunk_verdict, shrink_info = shrunk_info_verdict, {}
         ref_r, tgt_r = ref, tgt
-        if self.cfg.shrink and verdict.kind in ("divergence", "engine_failure", "expected"):
+        if self.cfg.shrink and verdict.kind in SHRUNK_KINDS:
             shrunk_case, shrunk_verdict, shrink_info, ref_r, tgt_r = self._shrink(case, verdict, target_name, ref, tgt)
         sig = shrunk_verdict.signature or verdict.signature
         assert sig is not None
+        key = finding_key(shrunk_verdict) if shrunk_verdict.signature is not None else finding_key(verdict)
         f = Finding(
-            signature=sig.key(),
+            signature=key,
             title=sig.title,
             verdict=shrunk_verdict.kind,
             oracle=shrunk_verdict.oracle,
@@ -254,8 +270,7 @@ class Pipeline:
             shrink=shrink_info,
             rule=shrunk_verdict.rule,
         )
-        if sig.key() != verdict.signature.key():  # type: ignore[union-attr]
-            self.seen.add(sig.key())
+        self.seen.add(key)
         stored = StoredCase(shrunk_case, ref_r, shrunk_verdict.to_json_obj(), shrink_info, case.query)
         return ("finding", f, stored)
 

@@ -42,6 +42,23 @@ def unsupported_reason(message: str) -> str:
         if text.lower().startswith(prefix):
             text = text[len(prefix):]
     return _NUMBERS.sub("N", text.strip())[:120]
+
+
+_ERROR_CATEGORIES = ("error_vs_result", "error_class")
+_LABELSET_RE = re.compile(r"\{[^{}]*\}")
+
+
+def error_qualifier(ref: Result, tgt: Result) -> str:
+    """The normalized error message(s) of a pair where one or both sides failed:
+    positions, numbers and label sets removed, so one bug gives one string."""
+    parts = []
+    for side, r in (("ref", ref), ("tgt", tgt)):
+        if r.error is not None:
+            msg = _NUMBERS.sub("N", _LABELSET_RE.sub("{…}", error_kind(r.error.message))).strip()
+            parts.append(f"{side}: {msg[:100]}")
+    return " | ".join(parts)
+
+
 _FAILURES = ("engine_failure", "timeout")
 
 
@@ -92,14 +109,16 @@ class DifferentialOracle:
         if comparison.equal:
             return Verdict.match(ORACLE, comparison.notes)
         rules = self.rules.explain(comparison, features, tgt.engine, ref.engine, self.versions.get(tgt.engine))
-        signature = Signature(
-            ORACLE,
-            comparison.primary_category or "unknown",
-            sig_features,
-            classes,
-            tgt.engine,
-            "tie_sensitive" if comparison.tie_sensitive else "",
-        )
+        category = comparison.primary_category or "unknown"
+        if category in _ERROR_CATEGORIES:
+            # An error on one side is one bug per error message (its kind), whatever else the
+            # query holds: keying it by the query's features would split it into hundreds.
+            signature = Signature(ORACLE, category, (), classes, tgt.engine, error_qualifier(ref, tgt))
+        else:
+            signature = Signature(
+                ORACLE, category, sig_features, classes, tgt.engine,
+                "tie_sensitive" if comparison.tie_sensitive else "",
+            )
         return Verdict(
             "expected" if rules else "divergence",
             ORACLE,

@@ -59,6 +59,7 @@ class Finding:
     first_seen_s: float = 0.0
     shrink: dict[str, Any] = field(default_factory=dict)
     rule: str | None = None  # id of the known-difference rule, for `expected`
+    chart_svg: str | None = None  # rendered once when the finding is recorded (range queries)
 
     def to_json_obj(self) -> dict[str, Any]:
         return asdict(self)

@@ -72,7 +72,9 @@ _env = jinja2.Environment(
 def render_html(summary: Mapping[str, Any], findings: Sequence[Finding], trend: Mapping[str, Any] | None = None) -> str:
     cards = []
     for f in sorted(findings, key=lambda f: (f.verdict not in _FAILING, -f.occurrences, f.signature)):
-        svg = charts.result_overlay_svg(f.results) if f.params.get("kind") == "range" else None
+        svg = f.chart_svg
+        if svg is None and f.params.get("kind") == "range":
+            svg = f.chart_svg = charts.result_overlay_svg(f.results) or ""
         cards.append({"f": f, "chart": Markup(svg) if svg else None})
     from promfuzz.reports.records import ThroughputSample
 
@@ -135,7 +137,8 @@ def summary_dict(*, run_id: str, seed: int, budget: Mapping[str, Any], stats: Ru
         "wall_seconds": round(stats.wall_seconds, 3),
         "cases_per_second": round(stats.cases_per_second, 2),
         "engine_seconds": {k: round(v, 3) for k, v in sorted(stats.engine_seconds.items())},
-        "engine_share": round(engine_total / stats.wall_seconds, 4) if stats.wall_seconds > 0 else 0.0,
+        # Share of the workers' wall time spent inside the engines (hostStats wall time).
+        "engine_share": round(engine_total / (stats.wall_seconds * max(1, workers)), 4) if stats.wall_seconds > 0 else 0.0,
         "grammar_coverage": dict(grammar_coverage),
         "throughput": [vars(t) for t in stats.throughput],
     }
