@@ -14,6 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
 from promfuzz.reports.records import Finding, RunStats
 from promfuzz.reports.writer import summary_dict, write_report
 
