@@ -83,9 +83,9 @@ def run_atheris(reference: str, target: str, libfuzzer_args: list[str], out: Pat
                     original_query=case.query, params=case.params.to_json_obj(), case_file=None,
                     diff=v.detail, results=[result_view(r), result_view(t)], rule=v.rule)
         if store is not None and v.kind in ("divergence", "engine_failure"):
-            path = store.add(case, expected=r, signature=key, verdict=v.to_json_obj(),
-                             engines={reference: ref.versions(), target: tgt.versions()}, seed=0, oracle=v.oracle)
-            f.case_file = str(path) if path else None
+            outcome = store.add(case, key, expected=r, verdict=v.to_json_obj(),
+                                engines={reference: ref.versions(), target: tgt.versions()}, oracle=v.oracle)
+            f.case_file = str(outcome.stored.test_path)
         findings[key] = f
         print(f"promfuzz atheris: [{v.kind}] {key}: {case.query}", file=sys.stderr, flush=True)
         write(complete=False)

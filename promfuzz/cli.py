@@ -139,9 +139,8 @@ def _cmd_engines(args: argparse.Namespace) -> int:
 
     t = Table("engine", "kind", "built", "versions", "note")
     for i in infos:
-        d = i.to_json_obj()
-        versions = ", ".join(f"{k.rsplit('/', 1)[-1]} {v}" for k, v in (d.get("versions") or {}).items())
-        t.add_row(d["name"], d.get("kind", ""), "yes" if d.get("built") else "no", versions, d.get("note") or "")
+        versions = ", ".join(f"{k.rsplit('/', 1)[-1]} {v}" for k, v in i.versions.items())
+        t.add_row(i.name, i.kind, "yes" if i.built else "no", versions, i.note)
     Console().print(t)
     return 0
 

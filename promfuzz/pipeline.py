@@ -246,7 +246,8 @@ class Pipeline:
         shrunk_case, shrunk_info_verdict = case, verdict
         if verdict.oracle == self.differential.name:
             shrunk_info_verdict = self.differential.check(case, ref, tgt)  # with its diff text
-        shrunk_verdict, shrink_info = shrunk_info_verdict, {}
+        shrunk_verdict = shrunk_info_verdict
+        shrink_info: dict[str, Any] = {}
         ref_r, tgt_r = ref, tgt
         if self.cfg.shrink and verdict.kind in SHRUNK_KINDS:
             shrunk_case, shrunk_verdict, shrink_info, ref_r, tgt_r = self._shrink(case, verdict, target_name, ref, tgt)
@@ -297,18 +298,18 @@ class Pipeline:
 def store_finding(store: CorpusStore, stored: StoredCase, f: Finding, cfg: CampaignConfig,
                   versions: Mapping[str, Mapping[str, str]]) -> str | None:
     """Write a finding's shrunk case to the corpus; returns the .test path."""
-    path = store.add(
+    outcome = store.add(
         stored.case,
+        f.signature,
         expected=stored.expected,
-        signature=f.signature,
+        oracle=f.oracle,
         verdict=stored.verdict,
         engines={f.reference: dict(versions.get(f.reference, {})), f.target: dict(versions.get(f.target, {}))},
         seed=cfg.seed,
-        oracle=f.oracle,
         shrink=stored.shrink,
-        original_query=stored.original_query,
+        note=f"original query (before shrinking): {stored.original_query}" if stored.original_query else "",
     )
-    return str(path) if path is not None else None
+    return str(outcome.stored.test_path)
 
 
 def grammar_coverage_summary(features: Mapping[str, int] | Counter[str]) -> dict[str, Any]:

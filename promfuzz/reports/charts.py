@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -17,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from promfuzz.reports.records import ResultView, ThroughputSample  # noqa: E402
 
-_STYLE = {"text.parse_math": False, "svg.fonttype": "none", "svg.hashsalt": "promfuzz", "font.size": 8}
+_STYLE: dict[str, Any] = {"text.parse_math": False, "svg.fonttype": "none", "svg.hashsalt": "promfuzz", "font.size": 8}
 
 
 def _to_svg(fig: plt.Figure) -> str:
@@ -41,7 +42,7 @@ def _num(v: str) -> float | None:
 def result_overlay_svg(results: Sequence[ResultView], max_series: int = 12) -> str | None:
     """Overlay the float series of two or more engines' matrix answers; None if nothing to plot."""
     plotted = 0
-    with plt.rc_context(_STYLE):
+    with plt.rc_context(_STYLE):  # type: ignore[arg-type]
         fig, ax = plt.subplots(figsize=(7, 2.6))
         styles = ["-", "--", ":", "-."]
         for i, res in enumerate(results):
@@ -69,7 +70,7 @@ def result_overlay_svg(results: Sequence[ResultView], max_series: int = 12) -> s
 def throughput_svg(samples: Sequence[ThroughputSample]) -> str | None:
     if len(samples) < 2:
         return None
-    with plt.rc_context(_STYLE):
+    with plt.rc_context(_STYLE):  # type: ignore[arg-type]
         fig, ax = plt.subplots(figsize=(7, 2.2))
         xs = [s.elapsed_s for s in samples]
         rates = [0.0]
