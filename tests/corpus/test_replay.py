@@ -235,24 +235,31 @@ def test_range_results_histograms_and_range_mode() -> None:
 
 
 def _file_engine() -> CannedEngine:
-    """Evaluates `m` (the latest sample at or before t, no lookback subtleties) and `broken`."""
+    """Evaluates `m` and `m @ <seconds>` (the latest sample at or before t, no lookback
+    subtleties) and `broken`."""
 
     def answer(q: str, p: EvalParams, ds: Dataset) -> Result:
-        if q == "broken":
+        m = re.fullmatch(r"(\w+)(?: @ (-?[0-9.]+))?", q.strip())
+        assert m is not None, q
+        name, at = m.group(1), m.group(2)
+        if name == "broken":
             return Result.failure("e", "error", "execution", "boom")
-        times = range(p.start_ms, p.end_ms + 1, p.step_ms) if p.is_range else [p.time_ms]
+        times = list(range(p.start_ms, p.end_ms + 1, p.step_ms)) if p.is_range else [p.time_ms]
         series = []
         for s in ds.series:
-            if s.name != q:
+            if s.name != name:
                 continue
             pts = []
             for t in times:
-                prior = [x for x in s.samples if x.t <= t]
+                at_t = round(float(at) * 1000) if at is not None else t
+                prior = [x for x in s.samples if x.t <= at_t]
                 if prior and isinstance(prior[-1].v, float):
                     pts.append(Point(t, prior[-1].v))
             series.append(ResultSeries(s.labels, tuple(pts)))
         if p.is_range:
-            return Result(engine="e", outcome="ok", value_type="matrix", series=tuple(series))
+            return Result(
+                engine="e", outcome="ok", value_type="matrix", series=tuple(s for s in series if s.points)
+            )
         return Result(
             engine="e", outcome="ok", value_type="vector", series=tuple(s for s in series if s.points)
         )
@@ -411,3 +418,23 @@ def test_file_cases_and_check_case_one_eval_at_a_time(tmp_path: Path) -> None:
     got = [check_case(c, eng) for c in cases]
     assert [g.status for g in got] == ["passed", "failed", "skipped"]
     assert "expected 5.0" in got[1].detail and "@st" in got[2].reason
+
+
+def test_at_pinned_variants_catch_an_engine_that_ignores_at(tmp_path: Path) -> None:
+    from promfuzz.corpus.replay import pinned_variants
+
+    f = tmp_path / "at.test"
+    f.write_text("load 1m\n  m 1 2 3\n\neval instant at 1m m\n  m 2\n")
+    ev = next(c for c in parse_test(f.read_text()).commands if isinstance(c, EvalCommand))
+    assert [p.time_ms for _, p in pinned_variants(ev)] == [-600_000, 0, 12_000, 60_000, 600_000]
+    assert {q for q, _ in pinned_variants(ev)} == {"m @ 60.000"}
+    good = _file_engine()
+
+    def ignores_at(q: str, p: EvalParams, ds: Dataset) -> Result:
+        return good.answer(q.split(" @ ")[0], p, ds)
+
+    assert replay([f], good).totals["passed"] == 1
+    report = replay([f], CannedEngine("no-at", ignores_at))
+    [o] = report.outcomes
+    assert o.kind == "failed" and o.detail.startswith("@-pinned variant 'm @ 60.000' at t=-600000ms")
+    assert replay([f], CannedEngine("no-at", ignores_at), at_variants=False).totals["passed"] == 1
