@@ -31,12 +31,17 @@ from promfuzz.promql.ast import (
     walk,
 )
 from promfuzz.promql.parser import parse
-from promfuzz.shrink.size import value_cost
+from promfuzz.shrink.size import strictly_smaller, value_cost
 
 DatasetPass = Callable[[Case], Iterator[Case]]
 
 LOOKBACK_MS = 5 * 60_000
 MINUTE_MS = 60_000
+
+
+def _without(case: Case, series: Iterable[Series]) -> Case:
+    """``case`` with only some of its series and samples (order and validity kept)."""
+    return Case(Dataset(tuple(s for s in series if s.samples)), case.query, case.params)
 
 
 def _with(case: Case, series: Iterable[Series]) -> Case | None:
@@ -101,6 +106,7 @@ def selector_matches(vs: VectorSelector, labels: Labels) -> bool:
     return all(_matches(m, d.get(m.name, "")) for m in vs.matchers)
 
 
+@strictly_smaller
 def drop_unselected_series(case: Case) -> Iterator[Case]:
     """Drop every series no selector of the query selects (``info()`` also reads ``*_info``)."""
     tree = _tree(case)
@@ -116,19 +122,17 @@ def drop_unselected_series(case: Case) -> Iterator[Case]:
 
     kept = [s for s in case.dataset.series if wanted(s)]
     if len(kept) < len(case.dataset.series):
-        yield from _distinct(case, [_with(case, kept)])
+        yield _without(case, kept)
 
 
+@strictly_smaller
 def drop_series(case: Case) -> Iterator[Case]:
     """Drop series: halves first, then quarters, ... then one by one."""
     ss = case.dataset.series
 
-    def gen() -> Iterator[Case | None]:
-        for i, j in chunks(len(ss)):
-            if j - i < len(ss):
-                yield _with(case, ss[:i] + ss[j:])
-
-    yield from _distinct(case, gen())
+    for i, j in chunks(len(ss)):
+        if j - i < len(ss):
+            yield _without(case, ss[:i] + ss[j:])
 
 
 # --------------------------------------------------------------------------- samples
@@ -198,6 +202,7 @@ def _eval_span(case: Case) -> tuple[int, int]:
     return (p.start_ms, p.end_ms) if p.is_range else (p.time_ms, p.time_ms)
 
 
+@strictly_smaller
 def cut_time_range(case: Case) -> Iterator[Case]:
     """Drop samples the query cannot see; then cut the data's time span from either end
     (halves of the distinct timestamps first)."""
@@ -210,34 +215,37 @@ def cut_time_range(case: Case) -> Iterator[Case]:
         if win is not None:
             a, b = win
             cands.append(
-                _with(case, [Series(s.labels, tuple(x for x in s.samples if a <= x.t <= b)) for s in ss])
+                _without(case, [Series(s.labels, tuple(x for x in s.samples if a <= x.t <= b)) for s in ss])
             )
     yield from _distinct(case, cands)
     times = sorted({x.t for s in ss for x in s.samples})
 
-    def gen() -> Iterator[Case | None]:
-        for i, j in chunks(len(times)):
-            if j - i >= len(times):
-                continue
-            drop = set(times[i:j])
-            yield _with(case, [Series(s.labels, tuple(x for x in s.samples if x.t not in drop)) for s in ss])
+    for i, j in chunks(len(times)):
+        if j - i >= len(times):
+            continue
+        a, b = times[i], times[j - 1]
+        yield _without(
+            case,
+            [
+                s
+                if not any(a <= x.t <= b for x in s.samples)
+                else Series(s.labels, tuple(x for x in s.samples if not a <= x.t <= b))
+                for s in ss
+            ],
+        )
 
-    yield from _distinct(case, gen())
 
-
+@strictly_smaller
 def drop_samples(case: Case) -> Iterator[Case]:
     """Per series, drop runs of samples: halves first, down to single samples."""
     ss = case.dataset.series
 
-    def gen() -> Iterator[Case | None]:
-        for k, s in enumerate(ss):
-            for i, j in chunks(len(s.samples)):
-                if j - i >= len(s.samples):
-                    continue
-                new = Series(s.labels, s.samples[:i] + s.samples[j:])
-                yield _with(case, ss[:k] + (new,) + ss[k + 1 :])
-
-    yield from _distinct(case, gen())
+    for k, s in enumerate(ss):
+        for i, j in chunks(len(s.samples)):
+            if j - i >= len(s.samples):
+                continue
+            new = Series(s.labels, s.samples[:i] + s.samples[j:])
+            yield _without(case, ss[:k] + (new,) + ss[k + 1 :])
 
 
 # --------------------------------------------------------------------------- values
@@ -305,6 +313,7 @@ def _valid_hist(new: Histogram, old: Histogram) -> bool:
     return len(histogram_problems(new)) <= len(histogram_problems(old))
 
 
+@strictly_smaller
 def simplify_values(case: Case) -> Iterator[Case]:
     """Per series: every value 0, 1, 0,1,2,... (a counter), or rounded; histograms simpler.
     Then (for small datasets) per sample."""
@@ -388,6 +397,7 @@ def _without_labels(case: Case, names: set[str], only: int | None = None) -> Cas
     return _with(case, new)
 
 
+@strictly_smaller
 def drop_labels(case: Case) -> Iterator[Case]:
     """Remove label names the query does not reference (all at once, then one by one, from
     every series), then any label but the metric name one name at a time, then per series."""

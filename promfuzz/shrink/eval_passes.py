@@ -16,6 +16,7 @@ from promfuzz.model import Case, Dataset, EvalParams
 from promfuzz.promql.ast import Node, SubqueryExpr, VectorSelector, transform, value_type
 from promfuzz.promql.parser import parse
 from promfuzz.shrink._tree import render
+from promfuzz.shrink.size import strictly_smaller
 
 EvalPass = Callable[[Case], Iterator[Case]]
 
@@ -41,6 +42,7 @@ def _grid(p: EvalParams) -> list[int]:
     return [p.start_ms + k * p.step_ms for k in range(p.steps())]
 
 
+@strictly_smaller
 def range_to_instant(case: Case, focus: Sequence[int] = ()) -> Iterator[Case]:
     """A range evaluation becomes an instant one: at the ``focus`` times first (where the
     divergence showed), then the last, first and middle steps, then a few spread out."""
@@ -56,6 +58,7 @@ def range_to_instant(case: Case, focus: Sequence[int] = ()) -> Iterator[Case]:
     yield from _distinct(case, (EvalParams.instant(t) for t in times))
 
 
+@strictly_smaller
 def fewer_steps(case: Case) -> Iterator[Case]:
     """Halve the range (either half, then quarters...), double the step, two steps, one step."""
     p = case.params
@@ -90,6 +93,7 @@ def _rounded(t: int) -> list[int]:
     ]
 
 
+@strictly_smaller
 def round_times(case: Case) -> Iterator[Case]:
     """Evaluation times and step to whole minutes, then whole seconds; an instant time
     after the data back to the data's last sample time."""
@@ -129,6 +133,7 @@ def _shift_at(tree: Node, delta: int) -> Node | None:
     return None if bad else out
 
 
+@strictly_smaller
 def shift_earlier(case: Case) -> Iterator[Case]:
     """Move data, evaluation times and ``@`` timestamps earlier together, so the case starts
     near 0 (whole minutes first, then half the way)."""

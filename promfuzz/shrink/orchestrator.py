@@ -31,7 +31,7 @@ from promfuzz.oracles.verdict import Signature, Verdict
 from promfuzz.shrink import dataset_passes as dp
 from promfuzz.shrink import eval_passes as ep
 from promfuzz.shrink import query_passes as qp
-from promfuzz.shrink.size import CaseSize, size_of
+from promfuzz.shrink.size import CaseSize, SeriesMemo, size_of
 
 Check = Callable[[Case], Verdict | None]
 """Runs reference and target on a case and judges it; None when the case could not be run."""
@@ -178,6 +178,7 @@ def shrink(
     cache: dict[str, Verdict | None] = {}
     applied: dict[str, int] = {}
     log: list[str] = []
+    memo: SeriesMemo = {}
 
     def calls() -> int:
         now = getattr(check, "engine_calls", None)
@@ -212,7 +213,7 @@ def shrink(
         cache[key] = v
         return v
 
-    before = size_of(case)
+    before = size_of(case, memo)
     if initial is None:
         try:
             initial = evaluate(case)
@@ -255,7 +256,7 @@ def shrink(
                     improved = False
                     for cand in p.fn(current, _focus(cur_verdict)):
                         out_of_time()
-                        cs = size_of(cand)
+                        cs = size_of(cand, memo)
                         if not cs < cur_size:
                             continue
                         v = evaluate(cand)

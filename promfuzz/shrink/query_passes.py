@@ -36,6 +36,7 @@ from promfuzz.promql.ast import (
 from promfuzz.promql.functions import FUNCTIONS, ValueType
 from promfuzz.promql.parser import parse
 from promfuzz.shrink._tree import count_nodes, map_nodes, positions, render, replace_at
+from promfuzz.shrink.size import strictly_smaller
 
 QueryPass = Callable[[Case], Iterator[Case]]
 
@@ -75,6 +76,7 @@ def _vtype(n: Node) -> ValueType | None:
 # --------------------------------------------------------------------------- structure
 
 
+@strictly_smaller
 def replace_with_descendant(case: Case) -> Iterator[Case]:
     """Replace a node by one of its descendants of the same value type (``sum(rate(x[1m]))`` ->
     ``rate(x[1m])``; ``(a + b)`` -> ``a``; ``max_over_time(x[5m:1m])`` -> ... )."""
@@ -105,6 +107,7 @@ def _bare(vs: VectorSelector) -> VectorSelector:
     return VectorSelector(vs.name, vs.matchers)
 
 
+@strictly_smaller
 def replace_with_minimal(case: Case) -> Iterator[Case]:
     """Replace a node by a minimal expression of its type: a bare selector that the node
     reads (vector), the selector with its range (matrix), ``0`` or ``1`` (scalar), ``""``
@@ -144,6 +147,7 @@ def replace_with_minimal(case: Case) -> Iterator[Case]:
     yield from _cases(case, want, _ordered(gen()))
 
 
+@strictly_smaller
 def unwrap_parens(case: Case) -> Iterator[Case]:
     """Drop parentheses (they come back where precedence needs them)."""
     parsed = _parsed(case)
@@ -153,6 +157,7 @@ def unwrap_parens(case: Case) -> Iterator[Case]:
     yield from _cases(case, want, map_nodes(tree, lambda n: n.expr if isinstance(n, ParenExpr) else None))
 
 
+@strictly_smaller
 def subquery_to_range(case: Case) -> Iterator[Case]:
     """``x[5m:1m]`` -> ``x[5m]`` when the subquery's body is a plain selector."""
     parsed = _parsed(case)
@@ -172,6 +177,7 @@ def subquery_to_range(case: Case) -> Iterator[Case]:
     yield from _cases(case, want, map_nodes(tree, fn))
 
 
+@strictly_smaller
 def drop_arguments(case: Case) -> Iterator[Case]:
     """Drop optional trailing function arguments (``round(x, 5)`` -> ``round(x)``,
     ``label_join(x, "d", ",", "a", "b")`` -> fewer source labels)."""
@@ -196,6 +202,7 @@ def drop_arguments(case: Case) -> Iterator[Case]:
 # --------------------------------------------------------------------------- clauses
 
 
+@strictly_smaller
 def simplify_aggregations(case: Case) -> Iterator[Case]:
     """Drop a ``by``/``without`` clause, then single grouping labels; ``without`` -> ``by``."""
     parsed = _parsed(case)
@@ -216,6 +223,7 @@ def simplify_aggregations(case: Case) -> Iterator[Case]:
     yield from _cases(case, want, gen())
 
 
+@strictly_smaller
 def simplify_matching(case: Case) -> Iterator[Case]:
     """Drop vector-matching clauses: the whole ``on``/``ignoring``, single labels,
     ``group_left``/``group_right`` (or its include labels), ``fill`` and ``bool``."""
@@ -263,6 +271,7 @@ def _plain_alternatives(pattern: str) -> list[str]:
     return alts if all(a and not _REGEX_META.search(a) for a in alts) else []
 
 
+@strictly_smaller
 def drop_matchers(case: Case) -> Iterator[Case]:
     """Write ``{__name__="x"}`` as ``x``; drop a label matcher; a regex of plain alternatives
     ``=~"a|b"`` to one of them ``="a"``; a regex matcher into an equality matcher."""
@@ -295,6 +304,7 @@ def drop_matchers(case: Case) -> Iterator[Case]:
     yield from _cases(case, want, gen())
 
 
+@strictly_smaller
 def drop_modifiers(case: Case) -> Iterator[Case]:
     """Remove ``offset``, ``@``, ``anchored``/``smoothed``, and a subquery's explicit step."""
     parsed = _parsed(case)
@@ -342,6 +352,7 @@ def simpler_numbers(v: float) -> list[float]:
     return [x for x in dict.fromkeys(out) if not (x == v and math.copysign(1, x) == math.copysign(1, v))]
 
 
+@strictly_smaller
 def simplify_numbers(case: Case) -> Iterator[Case]:
     """Number literals to 0, 1, integers, fewer significant digits."""
     parsed = _parsed(case)
@@ -358,6 +369,7 @@ def simplify_numbers(case: Case) -> Iterator[Case]:
     yield from _cases(case, want, gen())
 
 
+@strictly_smaller
 def simplify_strings(case: Case) -> Iterator[Case]:
     """String literals to ``""``, then to their first character."""
     parsed = _parsed(case)
@@ -386,6 +398,7 @@ def simpler_durations(ms: int) -> list[int]:
     return [d for d in dict.fromkeys(out) if d != ms and d > 0]
 
 
+@strictly_smaller
 def simplify_durations(case: Case) -> Iterator[Case]:
     """Ranges, subquery steps and offsets: to 1m/5m, whole minutes, whole seconds; duration
     expressions to a plain 1m."""

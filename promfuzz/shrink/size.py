@@ -11,12 +11,14 @@ always terminates, and "smaller" has one meaning for every pass.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec
 
 from promfuzz.errors import PromQLSyntaxError
-from promfuzz.model import Case, Histogram, Value, is_stale
+from promfuzz.model import Case, Histogram, Series, Value, is_stale
 from promfuzz.promql.parser import parse
 from promfuzz.shrink._tree import count_nodes, count_tokens
 
@@ -89,10 +91,38 @@ def time_cost(t: int) -> int:
     return a // MINUTE_MS + (1000 if a % MINUTE_MS else 0) + (1000 if a % 1000 else 0)
 
 
-def size_of(case: Case) -> CaseSize:
+SeriesMemo = dict[int, tuple[Series, tuple[int, int, int, int, int]]]
+"""Per-series size figures keyed by ``id(series)`` (the series is kept alive in the value)."""
+
+_MEMO_LIMIT = 20_000
+
+
+def _series_figures(s: Series, memo: SeriesMemo | None) -> tuple[int, int, int, int, int]:
+    if memo is not None:
+        hit = memo.get(id(s))
+        if hit is not None and hit[0] is s:
+            return hit[1]
+    figs = (
+        len(s.samples),
+        len(s.labels),
+        sum(buckets(x.v) for x in s.samples),
+        sum(value_cost(x.v) for x in s.samples),
+        sum(time_cost(x.t) for x in s.samples),
+    )
+    if memo is not None:
+        if len(memo) > _MEMO_LIMIT:
+            memo.clear()
+        memo[id(s)] = (s, figs)
+    return figs
+
+
+def size_of(case: Case, memo: SeriesMemo | None = None) -> CaseSize:
+    """The size of ``case``. ``memo`` (any dict the caller owns) caches per-series figures
+    for candidates that share series objects with the case they came from."""
     ds = case.dataset
     p = case.params
-    tc = sum(time_cost(x.t) for s in ds.series for x in s.samples)
+    figs = [_series_figures(s, memo) for s in ds.series]
+    tc = sum(f[4] for f in figs)
     if p.is_range:
         tc += time_cost(p.start_ms) + time_cost(p.end_ms) + time_cost(p.step_ms)
     else:
@@ -104,13 +134,33 @@ def size_of(case: Case) -> CaseSize:
     return CaseSize(
         query_tokens=count_tokens(case.query),
         series=len(ds.series),
-        samples=ds.sample_count,
+        samples=sum(f[0] for f in figs),
         steps=p.steps(),
         query_chars=len(case.query),
         query_text=case.query,
-        labels=sum(len(s.labels) for s in ds.series),
-        histogram_buckets=sum(buckets(x.v) for s in ds.series for x in s.samples),
-        value_cost=sum(value_cost(x.v) for s in ds.series for x in s.samples),
+        labels=sum(f[1] for f in figs),
+        histogram_buckets=sum(f[2] for f in figs),
+        value_cost=sum(f[3] for f in figs),
         time_cost=tc,
         query_nodes=nodes,
     )
+
+
+P = ParamSpec("P")
+
+
+def strictly_smaller(fn: Callable[P, Iterator[Case]]) -> Callable[P, Iterator[Case]]:
+    """Decorate a pass ``(case, ...) -> Iterator[Case]`` so it yields only candidates
+    strictly smaller than ``case`` (by :func:`size_of`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Iterator[Case]:
+        case = args[0] if args else kwargs["case"]
+        assert isinstance(case, Case)
+        memo: SeriesMemo = {}
+        limit = size_of(case, memo)
+        for cand in fn(*args, **kwargs):
+            if size_of(cand, memo) < limit:
+                yield cand
+
+    return wrapper
