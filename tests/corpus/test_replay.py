@@ -438,3 +438,26 @@ def test_at_pinned_variants_catch_an_engine_that_ignores_at(tmp_path: Path) -> N
     [o] = report.outcomes
     assert o.kind == "failed" and o.detail.startswith("@-pinned variant 'm @ 60.000' at t=-600000ms")
     assert replay([f], CannedEngine("no-at", ignores_at), at_variants=False).totals["passed"] == 1
+
+
+@pytest.mark.hosts
+def test_written_expectations_accept_the_result_they_were_written_from() -> None:
+    """write_case(case, prometheus's answer) read back must accept that same answer."""
+    if not _host_binary().is_file():
+        pytest.skip(f"{_host_binary()} is not built (run `make hosts`)")
+    from promfuzz.corpus.promqltest import write_case
+    from promfuzz.engines import open_engine
+    from promfuzz.generators.cases import CaseConfig, generate_cases
+    from promfuzz.generators.datasets import DatasetConfig
+
+    cases = generate_cases(11, 200, CaseConfig(dataset=DatasetConfig.small(), queries_per_dataset=10))
+    outcomes: dict[str, int] = {}
+    with open_engine("prometheus") as eng:
+        for c in cases:
+            eng.load(c.dataset)
+            r = eng.query(c.query, c.params)
+            outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+            ev = [x for x in parse_test(write_case(c, r)).commands if isinstance(x, EvalCommand)][-1]
+            kind, detail = check_eval(ev, r)
+            assert kind == "passed", f"{c.query!r} at {c.params}: {detail}"
+    assert outcomes.get("ok", 0) > 100  # most generated queries answer
