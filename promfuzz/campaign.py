@@ -196,6 +196,7 @@ class _Run:
             self.stats.engine_seconds = dict(st.get("engine_seconds", {}))
             self.stats.features = Counter(st.get("features", {}))
             self.stats.invalid_queries = st.get("invalid_queries", 0)
+            self.stats.cases_fingerprint = int(st.get("cases_fingerprint", "0"), 16)
             self.stats.throughput = [ThroughputSample(**t) for t in st.get("throughput", [])]
             self.engine_versions = state.get("engine_versions", {})
             fpath = self.out / FINDINGS_FILE
@@ -222,6 +223,7 @@ class _Run:
             self.stats.merge(delta)
         elif kind == "dataset_done":
             self.completed.add(ev[1])
+            self.write_state()
         elif kind == "versions":
             self.engine_versions.update(ev[1])
         elif kind == "finding":
@@ -256,11 +258,9 @@ class _Run:
         self.stats.throughput.append(ThroughputSample(round(self.elapsed, 2), self.stats.cases, div))
 
     def write(self, complete: bool, interrupted: bool) -> dict[str, Any]:
+        """Rewrite the whole report (and the state); returns the summary."""
         self.stats.wall_seconds = self.elapsed
         findings = sorted(self.findings.values(), key=lambda f: f.first_seen_s)
-        tmp = self.out / f".{FINDINGS_FILE}.tmp"
-        tmp.write_text("".join(json.dumps(f.to_json_obj(), sort_keys=True) + "\n" for f in findings), encoding="utf-8")
-        tmp.replace(self.out / FINDINGS_FILE)
         from promfuzz.pipeline import grammar_coverage_summary
 
         summary = summary_dict(
@@ -281,6 +281,11 @@ class _Run:
             grammar_coverage=grammar_coverage_summary(self.stats.features),
         )
         write_report(self.out, summary, findings)
+        self.write_state()
+        return summary
+
+    def write_state(self) -> None:
+        """What --resume needs: config, completed datasets, totals (cheap; after every dataset)."""
         write_json_atomic(
             self.out / STATE_FILE,
             {
@@ -296,11 +301,16 @@ class _Run:
                     "engine_seconds": self.stats.engine_seconds,
                     "features": dict(self.stats.features),
                     "invalid_queries": self.stats.invalid_queries,
+                    "cases_fingerprint": f"{self.stats.cases_fingerprint:016x}",
                     "throughput": [asdict(t) for t in self.stats.throughput],
                 },
             },
         )
-        return summary
+        # Findings go with the state, so a resumed run knows every signature already seen.
+        tmp = self.out / f".{FINDINGS_FILE}.tmp"
+        findings = sorted(self.findings.values(), key=lambda f: f.first_seen_s)
+        tmp.write_text("".join(json.dumps(f.to_json_obj(), sort_keys=True) + "\n" for f in findings), encoding="utf-8")
+        tmp.replace(self.out / FINDINGS_FILE)
 
 
 class _Display:

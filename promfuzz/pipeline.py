@@ -14,6 +14,7 @@ Events it yields (the campaign parent consumes them):
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -115,6 +116,12 @@ def _value_text(v: float | ResultHistogram | Histogram) -> str:
     return encode_float(v)
 
 
+def case_hash(dataset_fp: str, query: str, params: EvalParams) -> int:
+    """A 64-bit hash of one case (dataset fingerprint, query text, parameters)."""
+    text = f"{dataset_fp}|{query}|{sorted(params.to_json_obj().items())}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
 def query_many_raw(engine: Engine, items: Sequence[tuple[str, EvalParams]]) -> list[RawAnswer]:
     """Batched answers, decoded lazily where the engine supports it."""
     fn = getattr(engine, "query_many_raw", None)
@@ -193,6 +200,7 @@ class Pipeline:
     def run_dataset(self, seed: int, n_queries: int) -> Iterator[Event]:
         ds, cases = generate_dataset_cases(seed, n_queries)
         stats = RunStats(datasets=1)
+        ds_fp = ds.fingerprint()
         t0 = time.monotonic()
         engines = [self.reference, *self.targets]
         for e in engines:
@@ -206,6 +214,7 @@ class Pipeline:
         to_shrink: list[tuple[Case, Verdict, Result, Result, str]] = []
         for i, gc in enumerate(cases):
             stats.cases += 1
+            stats.add_case_hash(case_hash(ds_fp, gc.query, gc.params))
             stats.features.update(gc.features)
             if gc.invalid:
                 stats.invalid_queries += 1

@@ -93,8 +93,15 @@ class RunStats:
     features: Counter[str] = field(default_factory=Counter)
     invalid_queries: int = 0
     throughput: list[ThroughputSample] = field(default_factory=list)
+    cases_fingerprint: int = 0
+    """Sum (mod 2**64) of a hash of every case run: equal sets of cases give equal sums
+    whatever the order or the number of workers (the determinism check)."""
+
+    def add_case_hash(self, h: int) -> None:
+        self.cases_fingerprint = (self.cases_fingerprint + h) % (1 << 64)
 
     def merge(self, other: RunStats) -> None:
+        self.add_case_hash(other.cases_fingerprint)
         self.cases += other.cases
         self.datasets += other.datasets
         self.verdicts.update(other.verdicts)

@@ -128,6 +128,7 @@ def summary_dict(*, run_id: str, seed: int, budget: Mapping[str, Any], stats: Ru
             "invalid_queries": stats.invalid_queries,
             "by_verdict": dict(sorted(stats.verdicts.items())),
         },
+        "cases_fingerprint": f"{stats.cases_fingerprint:016x}",
         "distinct_signatures": len(findings),
         "signatures": [
             {"key": f.signature, "verdict": f.verdict, "title": f.title, "occurrences": f.occurrences,

@@ -1,0 +1,180 @@
+"""Campaigns: determinism across workers and shards, Ctrl-C, resume, budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from promfuzz.budget import Budget, parse_budget
+from promfuzz.campaign import CampaignConfig, dataset_seed, plan_cases, run_campaign, shard_indices
+from promfuzz.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / ".build"
+needs_hosts = pytest.mark.skipif(
+    not (BUILD / "prometheus-host").exists() or not (BUILD / "mimir-host").exists(),
+    reason="engine hosts not built (run `make hosts`)",
+)
+
+
+# ----------------------------------------------------------------------------- planning
+
+
+def test_budget_parses_durations_and_case_counts() -> None:
+    assert parse_budget("90s") == Budget(seconds=90)
+    assert parse_budget("2m") == Budget(seconds=120)
+    assert parse_budget("1h30m") == Budget(seconds=5400)
+    assert parse_budget("5000") == Budget(cases=5000)
+    assert parse_budget("5000cases") == Budget(cases=5000)
+    for bad in ("", "abc", "0", "-5", "2x"):
+        with pytest.raises(ConfigError):
+            parse_budget(bad)
+
+
+def _indices(shard: tuple[int, int], workers: int, limit: int) -> list[list[int]]:
+    return [[d for _, d in shard_indices(shard, w, workers, limit)] for w in range(workers)]
+
+
+def test_workers_split_a_shard_without_overlap_or_gaps() -> None:
+    one = _indices((0, 1), 1, 10)[0]
+    two = _indices((0, 1), 2, 10)
+    assert set(two[0]).isdisjoint(two[1])
+    assert sorted(two[0] + two[1]) == one == list(range(10))
+
+
+def test_shards_take_disjoint_dataset_indices() -> None:
+    a = {d for w in _indices((0, 2), 2, 50) for d in w}
+    b = {d for w in _indices((1, 2), 2, 50) for d in w}
+    assert a.isdisjoint(b)
+    assert len(a) == len(b) == 50
+    seeds_a = {dataset_seed(7, d) for d in a}
+    seeds_b = {dataset_seed(7, d) for d in b}
+    assert seeds_a.isdisjoint(seeds_b)
+
+
+def test_case_budget_plans_whole_datasets_and_a_partial_last_one() -> None:
+    cfg = CampaignConfig(budget=Budget(cases=450), queries_per_dataset=200)
+    assert plan_cases(cfg) == (3, 50)
+    cfg = CampaignConfig(budget=Budget(seconds=10))
+    assert plan_cases(cfg) == (None, None)
+
+
+def test_dataset_seed_depends_on_run_seed_and_index_only() -> None:
+    assert dataset_seed(1, 5) == dataset_seed(1, 5)
+    assert dataset_seed(1, 5) != dataset_seed(1, 6)
+    assert dataset_seed(1, 5) != dataset_seed(2, 5)
+
+
+# ----------------------------------------------------------------------------- real runs
+
+
+def _cfg(tmp: Path, name: str, **kw: object) -> CampaignConfig:
+    base: dict[str, object] = dict(
+        reference="prometheus", targets=("mqe",), budget=Budget(cases=400), seed=11, workers=1,
+        corpus=tmp / f"{name}-corpus", out=tmp / name, queries_per_dataset=100, shrink=False, run_id=name,
+    )
+    base.update(kw)
+    return CampaignConfig(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.hosts
+@needs_hosts
+def test_same_seed_gives_the_same_cases_with_one_and_two_workers(tmp_path: Path) -> None:
+    s1 = run_campaign(_cfg(tmp_path, "w1", workers=1), progress=False)
+    s2 = run_campaign(_cfg(tmp_path, "w2", workers=2), progress=False)
+    assert s1["counts"]["cases"] == s2["counts"]["cases"] == 400
+    assert s1["cases_fingerprint"] == s2["cases_fingerprint"]
+    assert s1["counts"]["by_verdict"] == s2["counts"]["by_verdict"]
+    s3 = run_campaign(_cfg(tmp_path, "other-seed", seed=12), progress=False)
+    assert s3["cases_fingerprint"] != s1["cases_fingerprint"]
+
+
+@pytest.mark.hosts
+@needs_hosts
+def test_shards_run_disjoint_cases(tmp_path: Path) -> None:
+    a = run_campaign(_cfg(tmp_path, "s0", shard=(0, 2), budget=Budget(cases=200)), progress=False)
+    b = run_campaign(_cfg(tmp_path, "s1", shard=(1, 2), budget=Budget(cases=200)), progress=False)
+    assert a["counts"]["cases"] == b["counts"]["cases"] == 200
+    assert a["cases_fingerprint"] != b["cases_fingerprint"]
+
+
+def _start_run(out: Path, corpus: Path, budget: str, extra: list[str] | None = None) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "promfuzz.cli", "run", "--reference", "prometheus", "--target", "mqe",
+           "--budget", budget, "--seed", "5", "--workers", "1", "--queries-per-dataset", "100",
+           "--out", str(out), "--corpus", str(corpus), "--no-progress", "--no-shrink", *(extra or [])]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _wait_for_cases(out: Path, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    """Wait until the run has completed at least one dataset (state.json lists it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "run exited early"
+        st = out / "state.json"
+        if st.exists():
+            try:
+                if json.loads(st.read_text())["completed"]:
+                    return
+            except (ValueError, KeyError):
+                pass
+        time.sleep(0.5)
+    raise AssertionError("the run made no progress in time")
+
+
+@pytest.mark.hosts
+@needs_hosts
+def test_ctrl_c_leaves_a_complete_report_and_corpus(tmp_path: Path) -> None:
+    out, corpus = tmp_path / "run", tmp_path / "corpus"
+    proc = _start_run(out, corpus, "10m")
+    try:
+        _wait_for_cases(out, proc)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["complete"] is False
+    assert summary["counts"]["cases"] >= 100
+    assert summary["finished_at"]
+    for name in ("index.html", "junit.xml", "findings.jsonl", "state.json"):
+        assert (out / name).exists(), name
+    assert not list(out.glob(".*tmp*")), "a temporary file was left behind"
+    # Every stored case is whole: a .test next to each sidecar, and no temp files.
+    for sidecar in corpus.rglob("*.json"):
+        assert sidecar.with_suffix(".test").exists()
+    assert not [p for p in corpus.rglob("*") if p.name.startswith(".tmp")]
+
+
+@pytest.mark.hosts
+@needs_hosts
+def test_resume_after_interrupt_gives_the_same_cases_as_one_run(tmp_path: Path) -> None:
+    whole = run_campaign(_cfg(tmp_path, "whole", budget=Budget(cases=1000), seed=5), progress=False)
+    out, corpus = tmp_path / "cut", tmp_path / "cut-corpus"
+    proc = _start_run(out, corpus, "1000")
+    try:
+        _wait_for_cases(out, proc)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    first = json.loads((out / "summary.json").read_text())
+    if first["complete"]:
+        pytest.fail("the run finished before it could be interrupted; raise its budget")
+    resumed = subprocess.run([sys.executable, "-m", "promfuzz.cli", "run", "--resume", str(out), "--no-progress"],
+                             cwd=ROOT, capture_output=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    final = json.loads((out / "summary.json").read_text())
+    assert final["complete"] is True
+    assert final["counts"]["cases"] == 1000
+    assert final["cases_fingerprint"] == whole["cases_fingerprint"]
