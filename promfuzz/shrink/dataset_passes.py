@@ -248,6 +248,38 @@ def drop_samples(case: Case) -> Iterator[Case]:
             yield _without(case, ss[:k] + (new,) + ss[k + 1 :])
 
 
+def _round_series(s: Series, fn: Callable[[int], int]) -> Series:
+    out: dict[int, Sample] = {}
+    for x in s.samples:
+        t = fn(x.t)
+        if t >= 0 and t not in out:
+            out[t] = Sample(t, x.v)
+    return Series(s.labels, tuple(out[t] for t in sorted(out)))
+
+
+@strictly_smaller
+def round_sample_times(case: Case) -> Iterator[Case]:
+    """Sample timestamps to whole minutes (down, then nearest), then whole seconds: every
+    series at once, then one series at a time (a sample landing on a taken time is dropped)."""
+    ss = case.dataset.series
+    grids: list[Callable[[int], int]] = [
+        lambda t: t // MINUTE_MS * MINUTE_MS,
+        lambda t: (t + MINUTE_MS // 2) // MINUTE_MS * MINUTE_MS,
+        lambda t: t // 1000 * 1000,
+        lambda t: (t + 500) // 1000 * 1000,
+    ]
+
+    def gen() -> Iterator[Case | None]:
+        for fn in grids:
+            yield _with(case, [_round_series(s, fn) for s in ss])
+        if len(ss) > 1:
+            for fn in grids:
+                for k, s in enumerate(ss):
+                    yield _with(case, ss[:k] + (_round_series(s, fn),) + ss[k + 1 :])
+
+    yield from _distinct(case, gen())
+
+
 # --------------------------------------------------------------------------- values
 
 
@@ -426,6 +458,7 @@ DATASET_PASSES: tuple[DatasetPass, ...] = (
     cut_time_range,
     drop_samples,
     drop_labels,
+    round_sample_times,
     simplify_values,
 )
 """The dataset passes in the order the orchestrator runs them."""

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from promfuzz.engines.base import EngineBase, LoadInfo
+from promfuzz.engines.base import Engine, EngineBase, LoadInfo
 from promfuzz.errors import PromQLSyntaxError
 from promfuzz.model import Case, Dataset, EvalParams, Point, Result, ResultSeries
 from promfuzz.oracles.verdict import Signature, Verdict, signature_features
@@ -152,7 +152,7 @@ class FaultyEngine(EngineBase):
 
     def __init__(
         self,
-        inner: EngineBase,
+        inner: Engine,
         name: str = "faulty",
         add_one_label: str | None = None,
         drop_on: str | None = None,
@@ -163,7 +163,7 @@ class FaultyEngine(EngineBase):
         self.drop_on = re.compile(drop_on) if drop_on else None
 
     def load(self, dataset: Dataset) -> LoadInfo:
-        return self.inner.load(dataset)  # type: ignore[attr-defined,no-any-return]
+        return self.inner.load(dataset)
 
     def perturb(self, text: str, r: Result) -> Result:
         r = replace(r, engine=self.name)
