@@ -17,7 +17,7 @@ endef
 
 HOSTS := $(BUILD)/prometheus-host $(BUILD)/mimir-host $(BUILD)/thanos-host $(BUILD)/prometheus-server
 
-.PHONY: all venv hosts fuzz test test-go test-py lint clean help
+.PHONY: all venv hosts deps fuzz test test-go test-py lint clean help
 
 help:
 	@echo "make fuzz   - install everything, build the engine hosts, run a short campaign (prometheus vs mqe)"
@@ -26,6 +26,13 @@ help:
 	@echo "make lint   - ruff and mypy"
 
 all: venv hosts
+
+# Debian packages the tests use: Chromium renders the HTML report in a browser test.
+deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian package chromium (for the report rendering test)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 venv: $(VENV)/.installed
 
@@ -57,7 +64,7 @@ $(BUILD)/prometheus-server: hosts/prometheus/go.mod hosts/prometheus/go.sum
 fuzz: venv hosts
 	$(VENV)/bin/promfuzz run $(FUZZ_ARGS)
 
-test: venv hosts test-go test-py
+test: venv hosts deps test-go test-py
 
 test-go: hosts
 	cd hosts/hostkit && $(GO) test ./...
