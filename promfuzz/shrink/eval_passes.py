@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from promfuzz.errors import DatasetError, PromQLSyntaxError
 from promfuzz.model import Case, Dataset, EvalParams
-from promfuzz.promql.ast import Node, SubqueryExpr, VectorSelector, transform, value_type
+from promfuzz.promql.ast import Node, SubqueryExpr, VectorSelector, transform, value_type, walk
 from promfuzz.promql.parser import parse
 from promfuzz.shrink._tree import render
 from promfuzz.shrink.size import strictly_smaller
@@ -177,5 +177,41 @@ def shift_earlier(case: Case) -> Iterator[Case]:
         yield Case(ds, text, np)
 
 
-EVAL_PASSES: tuple[EvalPass, ...] = (range_to_instant, fewer_steps, round_times, shift_earlier)
+@strictly_smaller
+def absorb_offset(case: Case) -> Iterator[Case]:
+    """When every selector and subquery carries the same positive ``offset``, drop the
+    offsets and evaluate that much earlier instead (``x offset 1m`` at 5m -> ``x`` at 4m)."""
+    try:
+        tree = parse(case.query)
+        want = value_type(tree)
+    except (PromQLSyntaxError, KeyError, TypeError):
+        return
+    offsets = {
+        n.offset for n, _ in walk(tree) if isinstance(n, VectorSelector | SubqueryExpr) and n.offset != 0
+    }
+    if len(offsets) != 1:
+        return
+    off = next(iter(offsets))
+    if not isinstance(off, int) or off <= 0:
+        return
+
+    def fn(n: Node) -> Node:
+        if isinstance(n, VectorSelector | SubqueryExpr) and n.offset != 0:
+            return replace(n, offset=0)
+        return n
+
+    text = render(transform(tree, fn), want)
+    p = case.params
+    first = p.start_ms if p.is_range else p.time_ms
+    if text is None or first - off < 0:
+        return
+    np = (
+        EvalParams.range(p.start_ms - off, p.end_ms - off, p.step_ms)
+        if p.is_range
+        else EvalParams.instant(p.time_ms - off)
+    )
+    yield Case(case.dataset, text, np)
+
+
+EVAL_PASSES: tuple[EvalPass, ...] = (range_to_instant, fewer_steps, round_times, shift_earlier, absorb_offset)
 """The evaluation passes in the order the orchestrator runs them."""

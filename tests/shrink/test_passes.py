@@ -253,3 +253,12 @@ def test_shift_earlier_moves_data_eval_and_at_together() -> None:
     assert first.query == "m @ 60.000"
     assert first.params == EvalParams.instant(100_000)
     assert [x.t for x in first.dataset.series[0].samples] == [0, 60_000, 120_000]
+
+
+def test_absorb_offset_moves_the_evaluation_instead() -> None:
+    case = _case("rate(m[2m] offset 1m) + m offset 1m", EvalParams.range(300_000, 600_000, 60_000))
+    cands = list(ep.absorb_offset(case))
+    assert [(c.query, c.params) for c in cands] == [
+        ("rate(m[2m]) + m", EvalParams.range(240_000, 540_000, 60_000))
+    ]
+    assert list(ep.absorb_offset(_case("m offset 1m + m offset 2m"))) == []
