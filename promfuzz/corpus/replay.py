@@ -733,6 +733,8 @@ def _replay_file(
     def out(ev: EvalCommand, kind: OutcomeKind, detail: str = "") -> None:
         if kind == "failed" and status == "expected":
             kind = "expected"
+        elif kind == "failed" and status == "fixed":
+            detail = f"REGRESSION: this case is marked fixed\n{detail}"
         outcomes.append(EvalOutcome(name, ev.line, ev.query, kind, detail, status, cid))
 
     for ds, evs in segments:

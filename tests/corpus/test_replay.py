@@ -306,6 +306,7 @@ def test_replay_of_a_corpus_uses_sidecar_status(tmp_path: Path) -> None:
         Case(ds, "m ", EvalParams.instant(60_000)), Signature("differential", "value", ("b",)), expected=exp
     )
     store.update(a.stored.meta.case_id, status="expected")
+    store.update(b.stored.meta.case_id, status="fixed")
     ok = _vec(({"__name__": "m"}, 2.0), t=60_000)
     c = store.add(
         Case(ds, "m", EvalParams.instant(0)),
@@ -317,6 +318,9 @@ def test_replay_of_a_corpus_uses_sidecar_status(tmp_path: Path) -> None:
     kinds = {o.case_id: o.kind for o in report.outcomes}
     assert kinds[a.stored.meta.case_id] == "expected"
     assert kinds[b.stored.meta.case_id] == "failed"
+    assert next(o for o in report.outcomes if o.case_id == b.stored.meta.case_id).detail.startswith(
+        "REGRESSION"
+    )
     assert kinds[c.stored.meta.case_id] == "passed"
     assert [o.case_id for o in report.fixed_candidates] == [c.stored.meta.case_id]
     assert "NOW PASSING" in format_report(report)
