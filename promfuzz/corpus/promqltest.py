@@ -24,6 +24,13 @@ reference :class:`~promfuzz.model.Result`) into a one-eval test file that reads 
 the same case (:func:`read_case`): floats to the bit, stale markers, native histograms
 (in their one-span-per-sign promqltest form, see :func:`promqltest_dataset`), UTF-8
 names. :func:`write_test_file` writes a whole :class:`TestFile` back.
+
+promqltest keeps a query on one line, and its range pattern ``from (.+) to (.+) step``
+is greedy. A query that spans lines (or has ``#`` comments) is written flattened, and a
+range query containing `` to ``/`` step `` words gets the spaces around them dropped
+where that is safe; in both cases a ``# promfuzz:query "<exact JSON string>"`` comment
+above the eval line keeps the exact text, which :func:`parse_test` restores (promqltest
+itself ignores the comment and runs the equivalent one-line query).
 """
 
 from __future__ import annotations
