@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 from promfuzz.model import Case, Result
 from promfuzz.oracles._query import query_features
@@ -54,9 +55,32 @@ def error_qualifier(ref: Result, tgt: Result) -> str:
     parts = []
     for side, r in (("ref", ref), ("tgt", tgt)):
         if r.error is not None:
-            msg = _NUMBERS.sub("N", _LABELSET_RE.sub("{…}", error_kind(r.error.message))).strip()
-            parts.append(f"{side}: {msg[:100]}")
+            parts.append(f"{side}: {normalize_error_message(r.error.message)[:100]}")
     return " | ".join(parts)
+
+
+_API_PREFIX = 'invalid parameter "query": '
+
+
+def normalize_error_message(message: str) -> str:
+    """An error message with what varies from query to query taken out: positions,
+    numbers, label sets, the API's parameter prefix, and function names that the message
+    mentions without quotes ("... - not with max_over_time" is one bug for every function;
+    a quoted name such as unknown function "min_of" stays, each missing one is its own)."""
+    msg = error_kind(message)
+    if msg.startswith(_API_PREFIX):
+        msg = msg[len(_API_PREFIX):]
+    msg = _LABELSET_RE.sub("{…}", msg)
+    msg = _function_names_re().sub("<fn>", msg)
+    return _NUMBERS.sub("N", msg).strip()
+
+
+@lru_cache(maxsize=1)
+def _function_names_re() -> re.Pattern[str]:
+    from promfuzz.promql.functions import AGGREGATIONS, FUNCTIONS
+
+    names = sorted(set(FUNCTIONS) | set(AGGREGATIONS), key=len, reverse=True)
+    return re.compile(r'(?<!["\w])(?:' + "|".join(map(re.escape, names)) + r')(?![\w"])')
 
 
 _FAILURES = ("engine_failure", "timeout")

@@ -51,3 +51,13 @@ def test_which_side_failed_is_part_of_the_signature() -> None:
     a = _key("x", _err("prometheus", msg, "execution"), _ok("mqe"))
     b = _key("x", _ok("prometheus"), _err("mqe", msg, "execution"))
     assert a != b
+
+
+def test_unquoted_function_names_in_messages_do_not_split_signatures() -> None:
+    def msgs(fn: str) -> tuple[Result, Result]:
+        text = f"smoothed modifier can only be used with: delta, increase, rate - not with {fn}"
+        return _err("prometheus", text, "execution"), _err("mqe", f'invalid parameter "query": {text}', "bad_data")
+
+    a = _key("max_over_time(x[1m] smoothed)", *msgs("max_over_time"))
+    b = _key("deriv(y[5m] smoothed)", *msgs("deriv"))
+    assert a == b
