@@ -108,28 +108,25 @@ def _test_files(p: Path) -> list[Path]:
 
 
 class CorpusFile(pytest.File):
-    """One promqltest file; each eval in it is a :class:`CorpusCase` item."""
+    """One promqltest file of the corpus: one test item (a corpus case is one file)."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        from promfuzz.corpus.replay import file_cases
-
-        for case in file_cases(self.path):
-            yield CorpusCase.from_parent(self, name=case.item_name, case=case)
+        yield CorpusCase.from_parent(self, name=self.path.parent.name + "/" + self.path.stem)
 
 
 class CorpusCase(pytest.Item):
-    def __init__(self, *, case: Any, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.case = case
+    """Replays one case file on the target; fails with the file, line and diff."""
 
     def runtest(self) -> None:
-        from promfuzz.corpus.replay import check_case
+        from promfuzz.corpus.replay import replay
 
-        outcome = check_case(self.case, _session_target(self.config))
-        if outcome.status == "failed":
-            raise CorpusCaseFailure(self.case, outcome)
-        if outcome.status == "skipped":
-            pytest.skip(outcome.reason)
+        report = replay([self.path], _session_target(self.config))
+        if not report.ok:
+            raise CorpusCaseFailure(self.path, report)
+        t = report.totals
+        if t["passed"] == 0 and (t["skipped"] or t["unsupported"]):
+            reasons = "; ".join(o.detail for o in report.outcomes if o.kind in ("skipped", "unsupported"))
+            pytest.skip(f"{self.path}: {reasons}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, CorpusCaseFailure):
@@ -137,14 +134,16 @@ class CorpusCase(pytest.Item):
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, max(0, getattr(self.case, "line", 1) - 1), f"promfuzz case {self.name}"
+        return self.path, 0, f"promfuzz corpus case {self.name}"
 
 
 class CorpusCaseFailure(AssertionError):
-    def __init__(self, case: Any, outcome: Any) -> None:
+    def __init__(self, path: Path, report: Any) -> None:
+        from promfuzz.corpus.replay import format_report
+
         super().__init__(
-            f"{case.source}:{case.line}: {outcome.engine} differs from the expected result of this case\n"
-            f"query: {case.query}\n{outcome.detail}"
+            f"promfuzz corpus case {path} fails on {report.engine}:\n"
+            + format_report(report, show=("failed", "error"))
         )
 
 
