@@ -88,6 +88,16 @@ def parse_http_name(name: str) -> tuple[str, str]:
     return url, loader
 
 
+def split_write_url(url: str) -> tuple[str, str | None]:
+    """Take a ``write_url=<url>`` parameter out of a target URL (where remote write goes
+    when it is not ``<url>/api/v1/write``, e.g. Mimir's ``/api/v1/push``)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    write = [v for k, v in query if k == "write_url"]
+    kept = [(k, v) for k, v in query if k != "write_url"]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), "")), (write[-1] if write else None)
+
+
 class EngineRegistry:
     """Opens engines by name, one host process per host binary shared between engines."""
 
@@ -114,6 +124,9 @@ class EngineRegistry:
             eng = LiveEngine(self.build_dir / LIVE_ENGINES[name], **opts)
         elif name.startswith("http:"):
             url, loader = parse_http_name(name)
+            url, write_url = split_write_url(url)
+            if write_url and "write_url" not in opts:
+                opts["write_url"] = write_url
             eng = HttpEngine(url, opts.pop("loader", loader), **opts)
         else:
             raise UnknownEngineError(

@@ -14,6 +14,7 @@ from promfuzz.engines.registry import (
     known_engine_names,
     open_engine,
     parse_http_name,
+    split_write_url,
 )
 from promfuzz.errors import ConfigError, HostNotBuiltError, UnknownEngineError
 
@@ -85,3 +86,11 @@ def test_available_engines_reports_built_state(tmp_path: Path, fake_host_binary:
     assert infos["prometheus-live"].kind == "live" and not infos["prometheus-live"].built
     assert infos["http:<url>"].kind == "http"
     assert infos["prometheus"].to_json_obj()["built"] is True
+
+
+def test_write_url_parameter_is_taken_out_of_the_query_url() -> None:
+    assert split_write_url("http://mimir:8080/prometheus?write_url=http://mimir:8080/api/v1/push&x=1") == (
+        "http://mimir:8080/prometheus?x=1",
+        "http://mimir:8080/api/v1/push",
+    )
+    assert split_write_url("http://h:9090") == ("http://h:9090", None)
