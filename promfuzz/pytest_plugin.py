@@ -65,9 +65,11 @@ def promql_engines(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
         ref.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def assert_same_result(promql_engines: tuple[Any, Any]) -> Callable[[str, EvalParams, Dataset], None]:
-    """Check one query on one dataset with the differential oracle; fail with the diff."""
+    """Check one query on one dataset with the differential oracle; fail with the diff.
+
+    Session-scoped (it holds no per-test state), so Hypothesis ``@given`` tests can use it."""
     from promfuzz.model import Case
     from promfuzz.oracles import DifferentialOracle, load_rules
 
