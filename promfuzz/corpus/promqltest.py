@@ -756,6 +756,8 @@ def _one_line_query(query: str) -> str:
 
 
 _NAME_CHAR = re.compile(r"[A-Za-z0-9_:.]")
+_RANGE_WORD = re.compile(r"\s+(to|step)\s+")
+_RANGE_WORD_AT_START = re.compile(r"(to|step)\s+")  # right after the eval line's own space
 
 
 def _tighten_range_words(q: str) -> str:
@@ -773,7 +775,7 @@ def _tighten_range_words(q: str) -> str:
             out.append(q[i : j + 1])
             i = j + 1
             continue
-        m = re.compile(r"\s+(to|step)\s+").match(q, i)
+        m = _RANGE_WORD.match(q, i) or (_RANGE_WORD_AT_START.match(q, i) if i == 0 else None)
         if m:
             before = "".join(out)[-1:]
             after = q[m.end() : m.end() + 1]

@@ -281,6 +281,22 @@ def test_multi_line_query_round_trips_through_the_query_comment() -> None:
     assert read_case(text).query == q
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "step\n()  != bool m @ 1770",
+        "sum(rate(x[5m])) / on() group_left step()",
+        'label_replace(m, "to", "step", "to", " to ") + to',
+        "(to) + step ()",
+    ],
+)
+def test_range_eval_lines_with_to_and_step_words_round_trip(query: str) -> None:
+    case = Case(_tricky_dataset(), query, EvalParams.range(1_217_799, 3_600_000, 30_000))
+    text = write_case(case)
+    assert read_case(text).query == query
+    assert read_case(text).params == case.params
+
+
 def test_writer_refuses_what_promqltest_cannot_express() -> None:
     ds = Dataset.build([({"__name__": "a"}, [(0, 1.0)])])
     with pytest.raises(ValueError):
