@@ -1,0 +1,1 @@
+"""promfuzz.benchmarks: benchmarks that print numbers and never pass or fail."""
