@@ -29,6 +29,7 @@ package hostkit
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -110,6 +111,9 @@ type Host struct {
 	// Nil means DefaultModulePaths(). A replaced module is reported as "path version" of
 	// its replacement.
 	ModulePaths []string
+	// Routes adds host-specific endpoints (e.g. the Mimir host's /generate) to the mux after
+	// the protocol's own; nil adds none.
+	Routes func(s *Server, mux *http.ServeMux)
 }
 
 // DefaultModulePaths returns the modules reported when Host.ModulePaths is nil.

@@ -92,6 +92,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/batch", s.handleBatch)
 	mux.HandleFunc("/api/v1/parse", s.handleParse)
 	mux.HandleFunc("/api/v1/functions", s.handleFunctions)
+	mux.HandleFunc("/coverage/flush", s.handleCoverageFlush)
+	if s.host.Routes != nil {
+		s.host.Routes(s, mux)
+	}
 	return mux
 }
 

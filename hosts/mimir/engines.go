@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/go-kit/log"
@@ -80,7 +81,8 @@ func newHost() (hostkit.Host, error) {
 				Engine: promql.NewEngine(common),
 			},
 		},
-		Parse: p.ParseExpr,
+		Parse:  p.ParseExpr,
+		Routes: func(s *hostkit.Server, mux *http.ServeMux) { mux.HandleFunc("/generate", handleGenerate(s)) },
 	}, nil
 }
 

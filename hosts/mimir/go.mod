@@ -7,6 +7,8 @@ require (
 	github.com/prometheus/prometheus v1.99.0
 )
 
+require github.com/cortexproject/promqlsmith v0.0.0-20260205231645-0c8ef5fe46a5
+
 require (
 	cloud.google.com/go/auth v0.19.0 // indirect
 	cloud.google.com/go/auth/oauth2adapt v0.2.8 // indirect
