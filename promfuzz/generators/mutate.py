@@ -251,8 +251,15 @@ def _pick(c: Choices, root: Expr, pred: Callable[[_Site], bool]) -> _Site | None
 
 
 def _expr_site(s: _Site) -> bool:
-    """A site that may be replaced by any expression of its type (not a range selector's inner selector)."""
-    return isinstance(s.node, Expr) and not isinstance(s.parent, MatrixSelector)
+    """A site that may be replaced by any expression of its type (not a range selector's inner
+    selector, nor ``info``'s label-selector argument)."""
+    return isinstance(s.node, Expr) and not isinstance(s.parent, MatrixSelector) and not _info_selector(s)
+
+
+def _info_selector(s: _Site) -> bool:
+    """``info(v, {data=~".+"})``: the second argument must stay a selector of labels only."""
+    p = s.parent
+    return isinstance(p, Call) and p.func == "info" and s.address[-1] == 1
 
 
 def _vt(n: Node) -> ValueType | None:
@@ -753,7 +760,7 @@ def wrap(node: Expr, ctx: MutationContext) -> Expr | None:
 
 def replace_selector(node: Expr, ctx: MutationContext) -> Expr | None:
     """Replace one selector by a fresh selector of the dataset's schema (modifiers kept)."""
-    s = _pick(ctx.c, node, lambda s: isinstance(s.node, VectorSelector))
+    s = _pick(ctx.c, node, lambda s: isinstance(s.node, VectorSelector) and not _info_selector(s))
     if s is None:
         return None
     old = s.node
