@@ -183,7 +183,13 @@ class _Printer:
         c = self.c
         if c is None:
             if n.duration:
+                if v == 0 and math.copysign(1.0, v) < 0 and not self.compat:
+                    return "-0s"  # keep the sign of -0s (Prometheus prints "0s")
                 return self.seconds_duration(v)
+            if v == math.inf and not self.compat:
+                # Prometheus prints "+Inf", which does not round trip: "+Inf ^ x" parses as
+                # +(Inf ^ x). "Inf" is the same number and parses back to the same tree.
+                return "Inf"
             return format_float_f(v)
         return self.number_variant(v, c)
 
@@ -196,7 +202,7 @@ class _Printer:
         if math.isnan(v):
             return c.choice(("NaN", "nan", "NAN", "Nan"))
         if math.isinf(v):
-            w = c.choice(("Inf", "inf", "INF", "+Inf"))
+            w = c.choice(("Inf", "inf", "INF"))  # not "+Inf": see number()
             if v < 0:
                 return "-" + w.lstrip("+")
             return w
@@ -208,7 +214,7 @@ class _Printer:
             iv = int(a)
             if k == 1:
                 return sign + hex(iv).replace("0x", c.choice(("0x", "0X")))
-            if k == 2 and iv % 60 == 0 and iv > 0:
+            if k == 2 and iv % 60 == 0 and 0 < iv < 9_000_000_000:  # a duration must fit int64 ns
                 return sign + format_duration(iv * 1000)
             if k == 3:
                 return sign + f"{iv}.0"
