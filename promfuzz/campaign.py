@@ -58,6 +58,9 @@ class CampaignConfig:
     shrink: bool = True
     shrink_seconds: float = 20.0
     run_id: str = ""
+    source: str = "grammar"
+    """Where queries come from: ``grammar`` (the generator), ``upstream`` (Prometheus's and
+    Mimir's promqltest queries, mutated), or ``mixed`` (half each)."""
 
     @staticmethod
     def from_args(args: argparse.Namespace) -> CampaignConfig:
@@ -93,6 +96,7 @@ class CampaignConfig:
             queries_per_dataset=args.queries_per_dataset,
             shrink=not args.no_shrink,
             run_id=run_id,
+            source=args.source,
         )
 
     def to_json_obj(self) -> dict[str, Any]:
@@ -111,6 +115,7 @@ class CampaignConfig:
         d["shard"] = tuple(d["shard"])
         d["corpus"] = Path(d["corpus"]) if d.get("corpus") else None
         d["out"] = Path(d["out"])
+        d.setdefault("source", "grammar")
         return CampaignConfig(**d)
 
     @staticmethod

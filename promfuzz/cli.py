@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, type=Path, help="report folder (default: reports/<run-id>/)")
     p.add_argument("--resume", default=None, type=Path, metavar="RUN_DIR", help="continue an interrupted run")
     p.add_argument("--queries-per-dataset", type=int, default=200, help="queries run on each generated dataset")
+    p.add_argument("--source", choices=("grammar", "upstream", "mixed"), default="grammar",
+                   help="queries from the grammar generator, from Prometheus's and Mimir's promqltest "
+                        "queries mutated structurally, or half each (default: grammar)")
     p.add_argument("--no-shrink", action="store_true", help="store raw divergences without shrinking")
     p.add_argument("--fail-on-divergence", action="store_true", help="exit 1 if any divergence was found")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of the live display")

@@ -95,12 +95,28 @@ class StoredCase:
     original_query: str = ""
 
 
-def generate_dataset_cases(seed: int, n: int) -> tuple[Dataset, list[GeneratedCase]]:
-    """Dataset number ``seed`` and ``n`` queries with their parameters: a pure function."""
-    from promfuzz.generators.cases import generate_dataset_with_queries
+def generate_dataset_cases(seed: int, n: int, source: str = "grammar") -> tuple[Dataset, list[GeneratedCase]]:
+    """Dataset number ``seed`` and ``n`` queries with their parameters: a pure function.
+
+    ``source``: ``grammar`` (the query generator), ``upstream`` (upstream promqltest
+    queries mutated onto the dataset), ``mixed`` (half each). The dataset is the same for
+    every source."""
     from promfuzz.promql import features
 
-    batch = generate_dataset_with_queries(seed, n)
+    if source == "grammar":
+        from promfuzz.generators.cases import generate_dataset_with_queries
+
+        batch = generate_dataset_with_queries(seed, n)
+    elif source == "upstream":
+        from promfuzz.generators.mutate import generate_dataset_with_mutated_queries
+
+        batch = generate_dataset_with_mutated_queries(seed, n)
+    elif source == "mixed":
+        from promfuzz.generators.mutate import generate_dataset_with_mixed_queries
+
+        batch = generate_dataset_with_mixed_queries(seed, n)
+    else:
+        raise ValueError(f"unknown query source {source!r}")
     out = [
         GeneratedCase(q.text, p, features(q.node), q.invalid)
         for q, p in zip(batch.queries, batch.params, strict=True)
@@ -198,7 +214,7 @@ class Pipeline:
             yield ("dataset_done", d)
 
     def run_dataset(self, seed: int, n_queries: int) -> Iterator[Event]:
-        ds, cases = generate_dataset_cases(seed, n_queries)
+        ds, cases = generate_dataset_cases(seed, n_queries, self.cfg.source)
         stats = RunStats(datasets=1)
         ds_fp = ds.fingerprint()
         t0 = time.monotonic()
