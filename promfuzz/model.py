@@ -22,7 +22,7 @@ import math
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from promfuzz.errors import DatasetError
@@ -328,6 +328,21 @@ class Dataset:
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def storage_fingerprint(self) -> str:
+        """Fingerprint of what a TSDB is expected to keep: like :meth:`fingerprint`, but a
+        histogram's ``not_reset`` hint counts as ``unknown``. A TSDB sets ``not_reset`` by
+        itself on samples after the first of a chunk (after checking there was no reset),
+        and where chunks are cut differs between storages, so two dumps of the same data
+        can differ only there. ``reset`` and ``gauge`` hints are kept."""
+        def norm(v: Value) -> Value:
+            if isinstance(v, Histogram) and v.counter_reset_hint == "not_reset":
+                return replace(v, counter_reset_hint="unknown")
+            return v
+
+        return Dataset(
+            tuple(Series(s.labels, tuple(Sample(x.t, norm(x.v)) for x in s.samples)) for s in self.series)
+        ).fingerprint()
 
     # facts -------------------------------------------------------------------
     @property
