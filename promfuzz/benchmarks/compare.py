@@ -32,11 +32,14 @@ from promfuzz.benchmarks.coverage import (
     promfuzz_batches,
     smith_batches,
     spec_for_engine,
+    upstream_batches,
+    upstream_files,
 )
-from promfuzz.errors import PromQLSyntaxError
+from promfuzz.errors import ConfigError, PromQLSyntaxError
 from promfuzz.model import Case, Result
 
 COMPARE_SOURCES = ("promfuzz", "promqlsmith")
+ALL_SOURCES = ("promfuzz", "promqlsmith", "upstream")
 PROBLEM_KINDS = ("divergence", "engine_failure")
 CHUNK = 10
 
@@ -123,12 +126,10 @@ class CompareReport:
             lines.append(
                 f"{r.source} verdicts: " + ", ".join(f"{k}={v}" for k, v in sorted(r.verdicts.items()))
             )
-        both = [set(r.signatures) for r in self.results]
-        if len(both) == 2:
-            lines.append(
-                f"signatures only {self.results[0].source}: {len(both[0] - both[1])}, "
-                f"only {self.results[1].source}: {len(both[1] - both[0])}, both: {len(both[0] & both[1])}"
-            )
+        sets = {r.source: set(r.signatures) for r in self.results}
+        for src, sig in sets.items():
+            others = set().union(*(v for k, v in sets.items() if k != src))
+            lines.append(f"signatures found only by {src}: {len(sig - others)} of {len(sig)}")
         if self.plot:
             lines.append(f"plot: {self.plot}")
         lines += [f"note: {n}" for n in self.notes]
@@ -179,6 +180,8 @@ def _run_source(
         if source == "promqlsmith":
             generator = SmithGenerator(build_dir)
             batches = smith_batches(seed, generator)
+        elif source == "upstream":  # Prometheus's promqltest testdata, once (ends early)
+            batches = upstream_batches(upstream_files("prometheus"))
         else:
             batches = promfuzz_batches(seed)
         sigs: set[str] = set()
@@ -257,15 +260,20 @@ def run_compare(
     target: str = "mqe",
     sample_every_s: float = 30.0,
     build_dir: str | Path | None = None,
+    sources: Sequence[str] = COMPARE_SOURCES,
 ) -> CompareReport:
     """promfuzz vs promqlsmith, ``budget_s`` seconds each, on ``reference`` vs ``target``
     (coverage builds of both hosts). With ``out_dir``: writes ``compare.json``,
-    ``compare.txt`` and ``coverage_over_time.png`` there."""
+    ``compare.txt`` and ``coverage_over_time.png`` there. ``sources`` may add ``upstream``
+    (Prometheus's promqltest evals, run once: it may end before the budget)."""
+    for s in sources:
+        if s not in ALL_SOURCES:
+            raise ConfigError(f"unknown source {s!r}; known: {', '.join(ALL_SOURCES)}")
     import tempfile
 
     results = []
     with tempfile.TemporaryDirectory(prefix="promfuzz-compare-") as tmp:
-        for source in COMPARE_SOURCES:
+        for source in sources:
             results.append(
                 _run_source(source, reference, target, budget_s, seed, sample_every_s, Path(tmp), build_dir)
             )
@@ -296,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--reference", default="prometheus")
     ap.add_argument("--target", default="mqe")
     ap.add_argument("--sample-every", type=float, default=30.0, help="seconds between coverage samples")
+    ap.add_argument("--with-upstream", action="store_true", help="also run Prometheus's promqltest evals")
     args = ap.parse_args(argv)
     rep = run_compare(
         args.budget,
@@ -304,6 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reference=args.reference,
         target=args.target,
         sample_every_s=args.sample_every,
+        sources=(*COMPARE_SOURCES, "upstream") if args.with_upstream else COMPARE_SOURCES,
     )
     print(rep.table())
     return 0

@@ -511,6 +511,30 @@ def smith_batches(seed: int, generator: SmithGenerator, per: int = QUERIES_PER_D
         i += 1
 
 
+def upstream_batches(files: Sequence[Path]) -> Iterator[Batch]:
+    """The eval commands of promqltest files as batches (consecutive evals over the same
+    data share one batch), for differential runs of the upstream testdata. Unreadable
+    files are skipped."""
+    from promfuzz.corpus.promqltest import read_test_file
+    from promfuzz.errors import PromfuzzError
+
+    for f in files:
+        try:
+            tf = read_test_file(f)
+        except PromfuzzError:
+            continue
+        cur: Dataset | None = None
+        items: list[tuple[str, EvalParams]] = []
+        for ds, ev in tf.evals():
+            if cur is not None and ds is not cur and items:
+                yield Batch(cur, tuple(items))
+                items = []
+            cur = ds
+            items.append((ev.query, ev.eval_params))
+        if cur is not None and items:
+            yield Batch(cur, tuple(items))
+
+
 def upstream_files(module: str) -> list[Path]:
     """The promqltest ``*.test`` files of the Prometheus module a host selects (upstream
     v0.316.0 for ``prometheus``; Mimir's fork for ``mimir-prometheus``)."""

@@ -111,3 +111,19 @@ def test_promqlsmith_endpoint_returns_queries_our_parser_accepts() -> None:
     assert any(any(m in text for m in metric_names) for text, _ in qs), (
         "no query selects the dataset's series"
     )
+
+
+@pytest.mark.hosts
+def test_upstream_batches_group_promqltest_evals_by_dataset() -> None:
+    _need("prometheus-host")
+    from promfuzz.benchmarks.coverage import upstream_batches, upstream_files
+    from promfuzz.corpus.promqltest import read_test_file
+
+    files = upstream_files("prometheus")
+    assert files, "no promqltest files found"
+    f = next(p for p in files if p.name == "functions.test")
+    batches = list(upstream_batches([f]))
+    evals = list(read_test_file(f).evals())
+    assert sum(len(b.queries) for b in batches) == len(evals)
+    assert [q for b in batches for q, _ in b.queries] == [ev.query for _, ev in evals]
+    assert len(batches) > 1 and all(b.queries and b.dataset.series for b in batches[:3])
