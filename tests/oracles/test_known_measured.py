@@ -1,0 +1,47 @@
+"""Rules added from promfuzz's own measurements: each explains its hit and not a near miss."""
+
+from __future__ import annotations
+
+from oracle_helpers import err, scalar
+
+from promfuzz.model import Case, Dataset, EvalParams, Result
+from promfuzz.oracles import DifferentialOracle, load_rules
+
+P = EvalParams.instant(60_000)
+
+
+def verdict(query: str, ref: Result, tgt: Result) -> tuple[str, tuple[str, ...]]:
+    v = DifferentialOracle(rules=load_rules()).check(Case(Dataset(), query, P), ref, tgt)
+    return v.kind, v.rules
+
+
+def test_mqe_unknown_newer_experimental_function_is_expected() -> None:
+    msg = 'invalid parameter "query": 1:1: parse error: unknown function with name "min_of"'
+    kind, rules = verdict("min_of(1, 2)", scalar(60_000, 1.0, "prometheus"), err("bad_data", msg, engine="mqe"))
+    assert kind == "expected" and rules == ("mqe-fork-lacks-newer-experimental-functions",)
+
+
+def test_mqe_unknown_other_function_stays_a_divergence() -> None:
+    msg = 'invalid parameter "query": 1:1: parse error: unknown function with name "rate"'
+    kind, _ = verdict("rate(x[5m])", scalar(60_000, 1.0, "prometheus"), err("bad_data", msg, engine="mqe"))
+    assert kind == "divergence"
+
+
+def test_mqe_modifier_misuse_error_class_is_expected_only_for_that_message() -> None:
+    text = "smoothed modifier can only be used with: delta, increase, rate - not with deriv"
+    ref = err("execution", text, engine="prometheus")
+    kind, rules = verdict("deriv(x[1m] smoothed)", ref, err("bad_data", f'invalid parameter "query": {text}', engine="mqe"))
+    assert kind == "expected" and rules == ("mqe-modifier-misuse-is-bad-data",)
+    other = "vector cannot contain metrics with the same labelset"
+    kind, _ = verdict("x", err("execution", other, engine="prometheus"), err("bad_data", other, engine="mqe"))
+    assert kind == "divergence"
+
+
+def test_thanos_older_parser_is_expected_for_newer_syntax_only() -> None:
+    msg = 'invalid parameter "query": 1:1: parse error: unknown function with name "histogram_quantiles"'
+    kind, rules = verdict("histogram_quantiles(x, 0.5)", scalar(60_000, 1.0, "prometheus"),
+                          err("bad_data", msg, engine="thanos"))
+    assert kind == "expected" and rules == ("thanos-older-parser-lacks-newer-syntax",)
+    kind, _ = verdict("histogram_quantiles(x, 0.5)", scalar(60_000, 1.0, "prometheus"),
+                      err("bad_data", msg, engine="mqe"))
+    assert kind == "divergence"
