@@ -65,6 +65,8 @@ from promfuzz.model import EvalParams, Result
 SCRAPE_MS = 15_000
 HOUR_MS = 3_600_000
 RSS_SETTLE_S = 0.2
+CONTROL_TOLERANCE = 1.1
+"""A target within 10% of the same-build control is "as slow/big as its own build"."""
 """Pause between the load and the baseline RSS reading (same for every engine)."""
 
 JOBS = ("api", "web", "checkout", "auth", "search", "ingest", "cache", "db")
@@ -508,6 +510,7 @@ def measure_engine(
         runs: dict[str, list[float]] = dict(lat[q.qid]["runs"])
         if outcome == "ok" and (rss_queries is None or i < rss_queries):
             for _ in range(rss_repeats):
+                log(f"  {engine}: RSS {q.qid}")
                 rss = measure_rss(engine, ds, q, bdir, timeout_s)
                 if rss is not None:
                     for k, v in rss.items():
@@ -603,6 +606,19 @@ def compare(
         "summary": {k: _summary(ratios[k], *sums[k]) for k in METRICS_COMPARED},
         "findings": findings,
     }
+
+
+def annotate_with_control(main: dict[str, Any], vs_control: Mapping[str, Any]) -> None:
+    """Give each finding of ``main`` (target/reference) the same metrics' ratios
+    target/control (``vs_control``) and say whether the control build is worse too
+    (``same_build_too``: the target is within :data:`CONTROL_TOLERANCE` of its own build's
+    Prometheus engine on every metric of the finding, so the gap is the build or storage
+    rather than the engine)."""
+    rows = {r["id"]: r.get("ratios", {}) for r in vs_control["per_query"]}
+    for f in main["findings"]:
+        ctl = rows.get(f["id"], {})
+        f["vs_control"] = {k: ctl.get(k) for k in f["worse"]}
+        f["same_build_too"] = all(v is not None and v <= CONTROL_TOLERANCE for v in f["vs_control"].values())
 
 
 # --------------------------------------------------------------------------- report
@@ -714,6 +730,9 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = lambda s: None) -> 
             comparisons[f"{cfg.control}/{cfg.reference}"] = compare(
                 results[cfg.control], results[cfg.reference], queries
             )
+        annotate_with_control(
+            comparisons[f"{cfg.target}/{cfg.reference}"], comparisons[f"{cfg.target}/{cfg.control}"]
+        )
     return {
         "config": {
             **{k: v for k, v in asdict(cfg).items() if k != "build_dir"},
@@ -862,7 +881,12 @@ def render_report(report: Mapping[str, Any], query_width: int = 60) -> str:
     )
     for x in f:
         worse = ", ".join(f"{k} x{v:.2f}" for k, v in x["worse"].items())
-        lines.append(f"  {x['id']} [{worse}] {x['query']}")
+        ctl = ""
+        if "vs_control" in x:
+            vc = ", ".join(f"{k} x{_fmt_ratio(v)}" for k, v in x["vs_control"].items())
+            note = "; control as slow/big: build or storage, not the engine" if x["same_build_too"] else ""
+            ctl = f" (vs {cfg.get('control')}: {vc}{note})"
+        lines.append(f"  {x['id']} [{worse}]{ctl} {x['query']}")
     return "\n".join(lines)
 
 

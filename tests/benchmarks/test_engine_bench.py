@@ -13,6 +13,7 @@ from promfuzz.benchmarks.engines import (
     BenchConfig,
     BenchQuery,
     Measurement,
+    annotate_with_control,
     build_dataset,
     build_workload,
     compare,
@@ -100,6 +101,19 @@ def test_compare_ratios_summaries_and_findings() -> None:
     assert s["geomean"] == pytest.approx((0.5 * 3.0) ** 0.5)
     assert [f["id"] for f in c["findings"]] == ["q1"]
     assert set(c["findings"][0]["worse"]) == {"engine_ns", "rss_delta_bytes"}
+
+
+def test_findings_say_when_the_same_build_control_is_as_slow() -> None:
+    qs = [BenchQuery(f"q{i}", f"up{i}", EvalParams.range(0, 3_600_000, 60_000)) for i in range(2)]
+    ref = [_m("p", "q0", 100, 1000, 10), _m("p", "q1", 100, 1000, 10)]
+    tgt = [_m("m", "q0", 200, 1000, 10), _m("m", "q1", 200, 1000, 10)]
+    ctl = [_m("c", "q0", 195, 1000, 10), _m("c", "q1", 100, 1000, 10)]
+    main_cmp = compare(tgt, ref, qs)
+    annotate_with_control(main_cmp, compare(tgt, ctl, qs))
+    by_id = {f["id"]: f for f in main_cmp["findings"]}
+    assert by_id["q0"]["same_build_too"] is True  # x1.03 vs its own build: the build is slow
+    assert by_id["q1"]["same_build_too"] is False  # x2 vs its own build: the engine is slow
+    assert by_id["q1"]["vs_control"]["engine_ns"] == pytest.approx(2.0)
 
 
 def test_peak_rss_reset_and_read_on_this_process() -> None:
