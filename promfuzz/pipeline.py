@@ -167,9 +167,8 @@ class Pipeline:
         from promfuzz.oracles import DifferentialOracle, load_rules
 
         self.cfg = cfg
-        factory = engine_factory or open_engine
-        self.reference = factory(cfg.reference)
-        self.targets = [factory(t) for t in cfg.targets]
+        self.reference = (engine_factory or open_engine)(cfg.reference)
+        self.targets = [self._open_target(t, engine_factory) for t in cfg.targets]
         versions = {e.name: e.versions() for e in [self.reference, *self.targets]}
         self.versions = versions
         self.differential = DifferentialOracle(rules=load_rules(), versions=engine_versions_for_rules(versions))
@@ -184,6 +183,17 @@ class Pipeline:
 
             self.metamorphic = [cls() for _, cls in sorted(METAMORPHIC_ORACLES.items())]
         self.seen: set[str] = set()
+
+    def _open_target(self, name: str, factory: Callable[[str], Engine] | None) -> Engine:
+        """A target named like the reference (a null differential, e.g. prometheus vs
+        prometheus) is a second, independent instance (own process) named ``<name>#2``."""
+        from promfuzz.engines.registry import open_engine
+
+        if factory is not None:
+            return factory(name)
+        if name == self.cfg.reference:
+            return open_engine(name, name=f"{name}#2")
+        return open_engine(name)
 
     def __enter__(self) -> Pipeline:
         return self
