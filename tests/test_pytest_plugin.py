@@ -66,16 +66,17 @@ def test_assert_same_result_fixture_passes_on_agreeing_engines_and_fails_with_a_
 ) -> None:
     pytester.makepyfile(
         """
-        import pytest
+        import math
         from promfuzz.model import Dataset, EvalParams
 
-        DS = Dataset.build([({"__name__": "up", "job": "a"}, [(0, 1.0), (60_000, 2.0)])])
+        DS = Dataset.build([({"__name__": "up", "job": "a"}, [(0, 1.0), (60_000, math.inf)])])
 
         def test_agree(assert_same_result):
-            assert_same_result("sum(up)", EvalParams.instant(60_000), DS)
+            assert_same_result("sum(up)", EvalParams.instant(0), DS)
 
-        def test_mqe_rejects_min_of(assert_same_result):
-            assert_same_result("min_of(1, 2)", EvalParams.instant(60_000), DS)
+        def test_mqe_clamp_min_nan_of_inf(assert_same_result):
+            # A finding of this project: Prometheus gives +Inf (Go's math.Max), MQE gives NaN.
+            assert_same_result("clamp_min(up, NaN)", EvalParams.instant(60_000), DS)
         """
     )
     result = pytester.runpytest_subprocess("--promfuzz-target=mqe", "-p", "no:cacheprovider")
