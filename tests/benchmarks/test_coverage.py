@@ -127,3 +127,13 @@ def test_upstream_batches_group_promqltest_evals_by_dataset() -> None:
     assert sum(len(b.queries) for b in batches) == len(evals)
     assert [q for b in batches for q, _ in b.queries] == [ev.query for _, ev in evals]
     assert len(batches) > 1 and all(b.queries and b.dataset.series for b in batches[:3])
+
+
+def test_report_also_gives_coverage_without_generated_protobuf_code() -> None:
+    from promfuzz.benchmarks.coverage import CoverageReport, FileCoverage
+
+    files = (FileCoverage("m/plan/x.go", "m/plan", 6, 3), FileCoverage("m/plan/x.pb.go", "m/plan", 4, 0))
+    rep = CoverageReport("mqe", "promfuzz", 0, 1.0, 1.0, 1, 1, "m/...", 10, 3, files, ())
+    assert rep.without_generated() == (3, 6)
+    assert rep.to_json_obj()["without_pb_go"]["percent"] == pytest.approx(50.0)
+    assert "3/6 = 50.00%" in rep.table()
