@@ -190,6 +190,7 @@ class _Run:
         self.elapsed_before = 0.0
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.engine_versions: dict[str, dict[str, str]] = {}
+        self.dataset_errors: list[str] = []
         if state:
             self.completed = set(state.get("completed", []))
             self.elapsed_before = float(state.get("elapsed_s", 0.0))
@@ -231,6 +232,10 @@ class _Run:
             self.write_state()
         elif kind == "versions":
             self.engine_versions.update(ev[1])
+        elif kind == "dataset_error":
+            # Counted and reported; the dataset is not marked done, so --resume retries it.
+            self.dataset_errors.append(f"dataset {ev[1]}: {ev[2]}")
+            print(f"promfuzz: dataset {ev[1]} failed: {ev[2].splitlines()[0]}", file=sys.stderr)
         elif kind == "finding":
             self._finding(ev[1], ev[2])
         elif kind == "occurrence":
@@ -285,6 +290,7 @@ class _Run:
             interrupted=interrupted,
             grammar_coverage=grammar_coverage_summary(self.stats.features),
         )
+        summary["dataset_errors"] = list(self.dataset_errors)
         write_report(self.out, summary, findings)
         self.write_state()
         return summary

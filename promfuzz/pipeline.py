@@ -220,7 +220,13 @@ class Pipeline:
             if d in skip:
                 continue
             n_q = last_q if (n_ds is not None and k == n_ds - 1 and last_q is not None) else self.cfg.queries_per_dataset
-            yield from self.run_dataset(dataset_seed(self.cfg.seed, d), n_q)
+            try:
+                yield from self.run_dataset(dataset_seed(self.cfg.seed, d), n_q)
+            except Exception as e:  # noqa: BLE001 - one bad dataset must not end the worker
+                import traceback
+
+                yield ("dataset_error", d, f"{type(e).__name__}: {e}\n{traceback.format_exc()[-3000:]}")
+                continue
             yield ("dataset_done", d)
 
     def run_dataset(self, seed: int, n_queries: int) -> Iterator[Event]:
@@ -285,7 +291,16 @@ class Pipeline:
         shrink_info: dict[str, Any] = {}
         ref_r, tgt_r = ref, tgt
         if self.cfg.shrink and verdict.kind in SHRUNK_KINDS:
-            shrunk_case, shrunk_verdict, shrink_info, ref_r, tgt_r = self._shrink(case, verdict, target_name, ref, tgt)
+            try:
+                shrunk_case, shrunk_verdict, shrink_info, ref_r, tgt_r = self._shrink(
+                    case, verdict, target_name, ref, tgt
+                )
+            except Exception as e:  # noqa: BLE001 - a shrinker bug must not lose the finding or the run
+                import traceback
+
+                shrink_info = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-2000:]}
+                for eng in [self.reference, *self.targets]:
+                    eng.load(case.dataset)
         sig = shrunk_verdict.signature or verdict.signature
         assert sig is not None
         key = finding_key(shrunk_verdict) if shrunk_verdict.signature is not None else finding_key(verdict)

@@ -328,11 +328,13 @@ def simpler_histograms(h: Histogram) -> list[Histogram]:
         out.append(fix(replace(h, zero_count=0.0)))
     if h.zero_threshold and not h.zero_count:
         out.append(replace(h, zero_threshold=0.0))
-    if h.sum != round(h.sum) and math.isfinite(h.sum):
+    # round() raises on NaN and infinities: check finiteness first.
+    if math.isfinite(h.sum) and h.sum != round(h.sum):
         out.append(replace(h, sum=float(round(h.sum))))
-    rounded = tuple(float(round(b)) for b in h.positive_buckets)
-    if rounded != h.positive_buckets and all(math.isfinite(b) for b in h.positive_buckets):
-        out.append(fix(replace(h, positive_buckets=rounded)))
+    if all(math.isfinite(b) for b in h.positive_buckets):
+        rounded = tuple(float(round(b)) for b in h.positive_buckets)
+        if rounded != h.positive_buckets:
+            out.append(fix(replace(h, positive_buckets=rounded)))
     if h.counter_reset_hint not in ("unknown", "gauge"):
         out.append(replace(h, counter_reset_hint="unknown"))
     return [x for x in out if x != h]

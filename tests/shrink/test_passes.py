@@ -262,3 +262,15 @@ def test_absorb_offset_moves_the_evaluation_instead() -> None:
         ("rate(m[2m]) + m", EvalParams.range(240_000, 540_000, 60_000))
     ]
     assert list(ep.absorb_offset(_case("m offset 1m + m offset 2m"))) == []
+
+
+def test_histogram_simplification_survives_nan_and_infinite_values() -> None:
+    import math
+
+    from promfuzz.model import Histogram
+    from promfuzz.shrink.dataset_passes import simpler_histograms
+
+    h = Histogram(schema=0, count=math.nan, sum=math.nan, positive_spans=((0, 2),), positive_buckets=(math.nan, 1.5))
+    assert all(isinstance(x, Histogram) for x in simpler_histograms(h))
+    h2 = Histogram(schema=0, count=3, sum=math.inf, positive_spans=((0, 1),), positive_buckets=(3.0,))
+    assert all(isinstance(x, Histogram) for x in simpler_histograms(h2))
