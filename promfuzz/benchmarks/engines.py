@@ -780,12 +780,14 @@ def _fmt_ratio(x: float | None) -> str:
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns: the first and the last left-aligned, numbers right-aligned."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for j, r in enumerate(rows):
         out.append(
             "  ".join(
-                c.rjust(w) if i > 0 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+                c.rjust(w) if 0 < i < len(r) - 1 else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
             )
         )
         if j == 0:
