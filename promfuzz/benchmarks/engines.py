@@ -788,7 +788,7 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
             "  ".join(
                 c.rjust(w) if 0 < i < len(r) - 1 else c.ljust(w)
                 for i, (c, w) in enumerate(zip(r, widths, strict=True))
-            )
+            ).rstrip()
         )
         if j == 0:
             out.append("  ".join("-" * w for w in widths))
