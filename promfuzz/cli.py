@@ -106,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--budget", default="30s")
     b.add_argument("--seed", type=int, default=1)
     b.add_argument("--queries-per-dataset", type=int, default=200)
+    for name, text in (
+        ("coverage", "statement coverage of an engine's Go packages reached by a query source"),
+        ("compare", "promfuzz vs promqlsmith (and upstream testdata): coverage over time, signatures"),
+        ("engines", "latency and memory of a target engine against the reference on large datasets"),
+    ):
+        # Arguments after the name go to promfuzz.benchmarks.<name>.main (see main() below).
+        bsub.add_parser(name, help=text, add_help=False)
 
     p = sub.add_parser("atheris", help="drive the generators from atheris (coverage-guided) bytes")
     _add_engine_args(p)
@@ -113,7 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_PASS_THROUGH_BENCHES = ("coverage", "compare", "engines")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] in _PASS_THROUGH_BENCHES:
+        # These benchmarks own their options (``promfuzz bench coverage --help``).
+        import importlib
+
+        try:
+            return int(importlib.import_module(f"promfuzz.benchmarks.{argv[1]}").main(argv[2:]) or 0)
+        except PromfuzzError as e:
+            print(f"promfuzz: error: {e}", file=sys.stderr)
+            return 2
     args = build_parser().parse_args(argv)
     try:
         return int(_dispatch(args) or 0)
