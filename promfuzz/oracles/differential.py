@@ -23,8 +23,9 @@ as unsupported: there is nothing to compare against.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from typing import Any
 
 from promfuzz.model import Case, Result
 from promfuzz.oracles._query import query_features
@@ -33,7 +34,7 @@ from promfuzz.oracles.known import RuleSet
 from promfuzz.oracles.verdict import Signature, Verdict, signature_features
 
 ORACLE = "differential"
-_NUMBERS = re.compile(r"\b\d+(?:\.\d+)?\b")
+_NUMBERS = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|[-+]?Inf\b|NaN\b")
 
 
 def unsupported_reason(message: str) -> str:
@@ -60,6 +61,21 @@ def error_qualifier(ref: Result, tgt: Result) -> str:
 
 
 _API_PREFIX = 'invalid parameter "query": '
+
+
+_QUOTED_RE = re.compile(r'"[^"]*"|`[^`]*`')
+_METRIC_NAME_TAIL_RE = re.compile(r"\s+for metric name.*$")
+
+
+def annotation_qualifier(differences: Iterable[Any]) -> str:
+    """The kinds of annotations one side has and the other lacks, normalized like error
+    messages (and without quoted strings and the 'for metric name ...' tail)."""
+    kinds = set()
+    for d in differences:
+        text = d.ref or d.tgt or d.message
+        text = _METRIC_NAME_TAIL_RE.sub("", _QUOTED_RE.sub('"…"', text))
+        kinds.add(f"{d.detail}: {normalize_error_message(text)[:90]}")
+    return " | ".join(sorted(kinds))
 
 
 def normalize_error_message(message: str) -> str:
@@ -134,7 +150,12 @@ class DifferentialOracle:
             return Verdict.match(ORACLE, comparison.notes)
         rules = self.rules.explain(comparison, features, tgt.engine, ref.engine, self.versions.get(tgt.engine))
         category = comparison.primary_category or "unknown"
-        if category in _ERROR_CATEGORIES:
+        if category == "annotations" and all(d.category == "annotations" for d in comparison.differences):
+            # Only annotations differ: one bug per kind of annotation gained or lost.
+            signature = Signature(
+                ORACLE, category, (), classes, tgt.engine, annotation_qualifier(comparison.differences)
+            )
+        elif category in _ERROR_CATEGORIES:
             # An error on one side is one bug per error message (its kind), whatever else the
             # query holds: keying it by the query's features would split it into hundreds.
             signature = Signature(ORACLE, category, (), classes, tgt.engine, error_qualifier(ref, tgt))

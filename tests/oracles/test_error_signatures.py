@@ -61,3 +61,20 @@ def test_unquoted_function_names_in_messages_do_not_split_signatures() -> None:
     a = _key("max_over_time(x[1m] smoothed)", *msgs("max_over_time"))
     b = _key("deriv(y[5m] smoothed)", *msgs("deriv"))
     assert a == b
+
+
+def _ann(engine: str, warnings: tuple[str, ...] = (), infos: tuple[str, ...] = ()) -> Result:
+    return Result(engine=engine, outcome="ok", value_type="vector", warnings=warnings, infos=infos)
+
+
+def test_annotation_only_differences_group_by_annotation_kind_not_query() -> None:
+    w1 = ("PromQL warning: quantile value should be between 0 and 1, got -16 (1:102)",)
+    w2 = ("PromQL warning: quantile value should be between 0 and 1, got 60 (1:9)",)
+    a = _key("histogram_quantile(-16, x) * y", _ann("prometheus", w1), _ann("mqe"))
+    b = _key("sum(quantile(60, z))", _ann("prometheus", w2), _ann("mqe"))
+    assert a == b
+    i1 = ("PromQL info: ignored histogram in topk aggregation (1:1)",)
+    c = _key("topk(1, h)", _ann("prometheus", infos=i1), _ann("mqe"))
+    assert c != a
+    d = _key("topk(1, h)", _ann("prometheus"), _ann("mqe", infos=i1))  # gained instead of lost
+    assert d != c

@@ -45,3 +45,10 @@ def test_thanos_older_parser_is_expected_for_newer_syntax_only() -> None:
     kind, _ = verdict("histogram_quantiles(x, 0.5)", scalar(60_000, 1.0, "prometheus"),
                       err("bad_data", msg, engine="mqe"))
     assert kind == "divergence"
+
+
+def test_mqe_unknown_function_is_expected_even_when_prometheus_fails_later() -> None:
+    msg = 'invalid parameter "query": 1:1: parse error: unknown function with name "integral"'
+    ref = err("execution", "vector cannot contain metrics with the same labelset", engine="prometheus")
+    kind, rules = verdict("integral(x[1m])", ref, err("bad_data", msg, engine="mqe"))
+    assert kind == "expected" and rules == ("mqe-fork-lacks-newer-experimental-functions",)
