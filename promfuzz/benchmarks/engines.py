@@ -25,8 +25,11 @@ and never passes or fails.
      whatever heap the Go runtime kept from the load), run the one query, read ``VmHWM``.
      ``rss_delta`` = ``VmHWM`` after the query - baseline ``VmRSS``: the query's own peak
      resident growth. ``rss_peak`` = max(load ``VmHWM``, query ``VmHWM``): the process's
-     peak. Caveat: Go may reuse heap left over from the load, so ``rss_delta`` is a lower
-     bound of what the query needs; both engines of a comparison start from the same load.
+     peak. Caveat: the load's garbage stays resident (no GC runs after it: measured
+     baseline ~= load peak) and the query's allocations reuse it, so ``rss_delta`` is a
+     lower bound of what the query needs; both engines of a comparison start from the same
+     load. A host that offers ``POST /debug/freememory`` (``runtime.GC()`` +
+     ``debug.FreeOSMemory()``) gets it called after the load, which removes the caveat.
 4. :func:`compare` -- per query and in total, ratios target/reference (and target/control)
    of each metric: median, geometric mean, worst case, ratio of sums, and the list of
    queries where the target is slower or uses more memory than the reference (findings).
@@ -463,6 +466,21 @@ def measure_latency(
     return {qid: {"status": status[qid], "runs": runs[qid]} for qid in runs}
 
 
+FREE_MEMORY_PATH = "/debug/freememory"
+
+
+def free_host_memory(eng: HostEngine) -> bool:
+    """Ask the host to collect the load's garbage and return it to the OS (an endpoint
+    running ``runtime.GC(); debug.FreeOSMemory()``), if the host has one. Without it the
+    load's garbage stays resident and the query's allocations reuse it, so ``rss_delta``
+    is only a lower bound. True when the host did it."""
+    try:
+        r = eng.process.request("POST", FREE_MEMORY_PATH, 60.0)
+    except HostCrashed:
+        return False
+    return r.status_code == 200
+
+
 def measure_rss(
     engine: str, ds: BenchDataset, q: BenchQuery, build_dir: Path, timeout_s: float
 ) -> dict[str, float] | None:
@@ -471,6 +489,7 @@ def measure_rss(
         _load(eng, ds)
         pid = eng.process.pid
         assert pid is not None
+        freed = free_host_memory(eng)
         time.sleep(RSS_SETTLE_S)
         load_hwm = proc_status(pid)["VmHWM"]
         reset_hwm(pid)
@@ -484,6 +503,7 @@ def measure_rss(
             "rss_peak_bytes": float(max(load_hwm, after["VmHWM"])),
             "rss_baseline_bytes": float(base),
             "load_hwm_bytes": float(load_hwm),
+            "freed_after_load": float(freed),
         }
 
 
@@ -748,7 +768,8 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = lambda s: None) -> 
         "bench_seconds": round(time.perf_counter() - t0, 1),
         "method": {
             "latency": "median of host hostStats.engineNs / wallNs over repeats after one warm-up, one host per engine",
-            "rss": "fresh host per run: load, sleep 0.2s, VmHWM (load peak), echo 5 > /proc/pid/clear_refs, "
+            "rss": "fresh host per run: load, POST /debug/freememory when the host has it "
+            "(runs.freed_after_load), sleep 0.2s, VmHWM (load peak), echo 5 > /proc/pid/clear_refs, "
             "VmRSS (baseline), query, VmHWM; rss_delta = VmHWM - baseline",
         },
     }
