@@ -712,7 +712,9 @@ class BenchConfig:
         return tuple(es)
 
 
-def run_bench(cfg: BenchConfig, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+def run_bench(
+    cfg: BenchConfig, log: Callable[[str], None] = lambda s: None, command: str = ""
+) -> dict[str, Any]:
     """Build the dataset and workload, measure every engine, compare. The JSON report."""
     bdir = cfg.build_dir or default_build_dir()
     for e in cfg.engines:
@@ -758,7 +760,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = lambda s: None) -> 
             **{k: v for k, v in asdict(cfg).items() if k != "build_dir"},
             "engines": list(cfg.engines),
         },
-        "command": " ".join(["python -m promfuzz.benchmarks.engines", *sys.argv[1:]]),
+        "command": command,
         "machine": machine_info(),
         "versions": host_versions(cfg.engines, bdir),
         "dataset": ds.describe(),
@@ -961,6 +963,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
 
@@ -968,7 +971,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.quiet:
             print(s, file=sys.stderr, flush=True)
 
-    report = run_bench(cfg, log)
+    report = run_bench(cfg, log, command=" ".join(["promfuzz bench engines", *argv]))
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "report.json"
     path.write_text(json.dumps(report, indent=1, sort_keys=True))
