@@ -93,6 +93,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/parse", s.handleParse)
 	mux.HandleFunc("/api/v1/functions", s.handleFunctions)
 	mux.HandleFunc("/coverage/flush", s.handleCoverageFlush)
+	mux.HandleFunc("/debug/freememory", handleFreeMemory)
 	if s.host.Routes != nil {
 		s.host.Routes(s, mux)
 	}
@@ -439,4 +440,19 @@ func Main(h Host) {
 		fmt.Fprintln(os.Stderr, err)
 		exit(1)
 	}
+}
+
+// handleFreeMemory runs a garbage collection and returns freed memory to the OS, so a
+// benchmark can measure a query's peak RSS without the load's garbage in the way.
+func handleFreeMemory(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"status":"success","heapInuseBytes":%d,"heapReleasedBytes":%d}`, ms.HeapInuse, ms.HeapReleased)
 }
