@@ -24,6 +24,7 @@ Rules live in TOML files (``promfuzz/oracles/known/<engine>.toml``, read with
     max_rel_diff = 1e-11                      # every difference is a float difference this small
     label_diff_only = ["__name__"]            # missing and extra series pair up when these labels are dropped
     result_empty = true                       # both answers hold no series
+    target_empty = true                       # the target's answer holds no series (the reference may have failed)
     version_min = "v3.0.0"                    # target engine version, inclusive
     version_max = "v3.2.0"                    # exclusive
 
@@ -50,7 +51,7 @@ from promfuzz.oracles.compare import CATEGORIES, ERROR_CLASSES, Comparison, Diff
 _MATCH_KEYS: dict[str, type] = {
     "engines": list, "references": list, "features_any": list, "features_all": list, "categories": list,
     "details": list, "error_classes": list, "message_regex": str, "ref_regex": str, "max_rel_diff": float,
-    "label_diff_only": list, "result_empty": bool, "version_min": str, "version_max": str,
+    "label_diff_only": list, "result_empty": bool, "target_empty": bool, "version_min": str, "version_max": str,
 }
 _RULE_KEYS = {"id", "reason", "link", "effect", "match"}
 EFFECTS = ("expected",)
@@ -75,6 +76,7 @@ class KnownDifference:
     max_rel_diff: float | None = None
     label_diff_only: tuple[str, ...] = ()
     result_empty: bool | None = None
+    target_empty: bool | None = None
     version_min: str | None = None
     version_max: str | None = None
 
@@ -103,6 +105,8 @@ class KnownDifference:
             empty = _empty(comparison.ref) and _empty(comparison.tgt)
             if empty != self.result_empty:
                 return False
+        if self.target_empty is not None and _empty(comparison.tgt) != self.target_empty:
+            return False
         if self.version_min is not None or self.version_max is not None:
             if target_version is None:
                 return False

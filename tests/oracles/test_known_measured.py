@@ -52,3 +52,25 @@ def test_mqe_unknown_function_is_expected_even_when_prometheus_fails_later() -> 
     ref = err("execution", "vector cannot contain metrics with the same labelset", engine="prometheus")
     kind, rules = verdict("integral(x[1m])", ref, err("bad_data", msg, engine="mqe"))
     assert kind == "expected" and rules == ("mqe-fork-lacks-newer-experimental-functions",)
+
+
+def test_mqe_skipped_side_error_is_expected_only_for_empty_binary_operations() -> None:
+    from oracle_helpers import vec
+
+    ref = err("execution", "Scalar value 1e+300 overflows int64", engine="prometheus")
+    empty = vec(60_000, engine="mqe")
+    kind, rules = verdict("no_such_metric == bottomk(1e300, x)", ref, empty)
+    assert kind == "expected" and rules == ("mqe-skips-errors-of-unevaluated-binop-side",)
+    kind, _ = verdict("bottomk(1e300, x)", ref, empty)  # no binary operation: a divergence
+    assert kind == "divergence"
+    kind, _ = verdict("a == bottomk(1e300, x)", ref, vec(60_000, ({"a": "1"}, 1.0), engine="mqe"))
+    assert kind == "divergence"  # MQE answered with series: not a skipped side
+
+
+def test_mqe_fork_anchored_native_histograms_is_expected() -> None:
+    from oracle_helpers import vec
+
+    msg = "smoothed and anchored modifiers do not work with native histograms"
+    kind, rules = verdict("rate(h[1m] anchored)", vec(60_000, ({"a": "1"}, 1.0), engine="prometheus"),
+                          err("execution", msg, engine="mqe"))
+    assert kind == "expected" and rules == ("mqe-fork-no-anchored-smoothed-native-histograms",)
