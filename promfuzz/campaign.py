@@ -250,7 +250,10 @@ class _Run:
             return
         f.first_seen_s = round(self.elapsed, 3)
         if self.store is not None and stored is not None and f.verdict in ("divergence", "engine_failure"):
-            f.case_file = self._store_case(stored, f)
+            try:
+                f.case_file = self._store_case(stored, f)
+            except ValueError as e:  # a case promqltest cannot express: keep the finding, say why
+                f.shrink = {**f.shrink, "not_stored": str(e)}
         if f.params.get("kind") == "range":
             from promfuzz.reports.charts import result_overlay_svg
 

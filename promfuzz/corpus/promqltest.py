@@ -923,6 +923,9 @@ def _expected_lines(case: Case, expected: Result, annotations: bool, fail_msg: b
         ts = [pt.t for s in expected.series for pt in s.points]
         if any(t > end for t in ts):
             raise ValueError("range vector points after the evaluation time cannot be written")
+        if any(t < 0 for t in ts):
+            # e.g. `x[1m] smoothed` at 0s has a point at -1m; promqltest has no negative times.
+            raise ValueError("range vector points before time 0 cannot be written in promqltest")
         start = min(ts) if ts else end
         step = reduce(math.gcd, (end - t for t in ts), 0) or 1000
         out.append(
