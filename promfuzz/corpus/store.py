@@ -428,7 +428,12 @@ class CorpusStore:
         except ValueError as e:
             # The sidecar still holds the exact case; the .test file says why it is bare.
             try:
-                return write_case(meta.case, None, comment=f"{comment}\nexpected result not written: {e}")
+                bare = write_case(meta.case, None, comment=f"{comment}\nexpected result not expressible: {e}")
+                # Without an expectation an eval would demand an empty result, which is
+                # wrong: keep the eval as a comment (the sidecar holds the exact case).
+                return "".join(
+                    f"# {line}" if line.startswith("eval") else line for line in bare.splitlines(keepends=True)
+                )
             except ValueError as e2:
                 return f"# {comment}\n# not expressible as promqltest: {e2}\n"
 
