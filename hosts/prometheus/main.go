@@ -5,8 +5,11 @@
 package main
 
 import (
+	"os"
+
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/promql/promqltest"
 
 	"github.com/promfuzz/promfuzz/hosts/hostkit"
 )
@@ -21,17 +24,38 @@ func newParser() parser.Parser {
 	})
 }
 
-// newHost builds the host: one upstream engine with the shared configuration.
-func newHost() hostkit.Host {
+// newHost builds the host: one upstream engine with the shared configuration
+// ("prometheus", what a default server runs), or with --promqltest-engine the same engine
+// configured like promqltest's built-in test engine ("prometheus-promqltest": delayed name
+// removal, start timestamps, unquoted UTF-8 names), so Prometheus's own .test files
+// replay as its own harness runs them.
+func newHost(promqltestEngine bool) hostkit.Host {
 	p := newParser()
 	opts := hostkit.EngineOpts()
+	name := "prometheus"
+	if promqltestEngine {
+		p = parser.NewParser(promqltest.TestParserOpts)
+		opts.EnableDelayedNameRemoval = true
+		opts.UseStartTimestamps = true
+		name = "prometheus-promqltest"
+	}
 	opts.Parser = p
 	return hostkit.Host{
-		Engines: []hostkit.Engine{{Name: "prometheus", Engine: promql.NewEngine(opts)}},
+		Engines: []hostkit.Engine{{Name: name, Engine: promql.NewEngine(opts)}},
 		Parse:   p.ParseExpr,
 	}
 }
 
 func main() {
-	hostkit.Main(newHost())
+	// --promqltest-engine is this host's own flag; hostkit parses the rest.
+	args, promqltestEngine := os.Args[:1], false
+	for _, a := range os.Args[1:] {
+		if a == "--promqltest-engine" {
+			promqltestEngine = true
+			continue
+		}
+		args = append(args, a)
+	}
+	os.Args = args
+	hostkit.Main(newHost(promqltestEngine))
 }

@@ -666,14 +666,17 @@ def pinned_variants(ev: EvalCommand) -> list[tuple[str, EvalParams]]:
     functions, and queries our parser cannot read."""
     if ev.params.is_range:
         return []
-    from promfuzz.oracles._metamorphic import parse_case_query, render
+    from promfuzz.oracles._metamorphic import parse_case_query
     from promfuzz.oracles.at_pinning import pin_at
+    from promfuzz.promql import to_text
 
     parsed = parse_case_query(ev.query)
     if isinstance(parsed, str) or parsed.features & _AT_UNSAFE:
         return []
     ts = ev.eval_params.time_ms
-    pinned = render(pin_at(parsed.expr, ts)[0])
+    # Printed exactly as Prometheus's String() prints it (promqltest runs that text, and
+    # annotation positions in expectations refer to it: e.g. "+Inf", not our "Inf").
+    pinned = to_text(pin_at(parsed.expr, ts)[0], prometheus=True)
     times = [-1000, 0, 1000] if ts == 0 else [-10 * ts, 0, int(ts / 5), ts, 10 * ts]
     return [(pinned, EvalParams.instant(t)) for t in times]
 

@@ -41,10 +41,14 @@ from promfuzz.errors import ConfigError, UnknownEngineError
 class HostSpec:
     binary: str
     engine: str
+    args: tuple[str, ...] = ()  # extra host arguments (a different engine configuration)
 
 
 HOST_ENGINES: dict[str, HostSpec] = {
     "prometheus": HostSpec("prometheus-host", "prometheus"),
+    # The upstream engine configured like promqltest's test engine, for replaying
+    # Prometheus's own .test files (delayed name removal, unquoted UTF-8 names).
+    "prometheus-promqltest": HostSpec("prometheus-host", "prometheus-promqltest", ("--promqltest-engine",)),
     "mqe": HostSpec("mimir-host", "mqe"),
     "mimir-prometheus": HostSpec("mimir-host", "mimir-prometheus"),
     "thanos": HostSpec("thanos-host", "thanos"),
@@ -106,11 +110,12 @@ class EngineRegistry:
         self._processes: dict[str, HostProcess] = {}
         self._engines: list[Engine] = []
 
-    def process(self, binary: str) -> HostProcess:
-        proc = self._processes.get(binary)
+    def process(self, binary: str, args: tuple[str, ...] = ()) -> HostProcess:
+        key = " ".join((binary, *args))
+        proc = self._processes.get(key)
         if proc is None:
-            proc = HostProcess(self.build_dir / binary, host_name=binary)
-            self._processes[binary] = proc
+            proc = HostProcess(self.build_dir / binary, host_name=binary, extra_args=args)
+            self._processes[key] = proc
         return proc
 
     def open(self, name: str, /, **opts: Any) -> Engine:
@@ -119,7 +124,7 @@ class EngineRegistry:
         opts.setdefault("name", name)  # a caller may rename the engine (two of one kind)
         if name in HOST_ENGINES:
             spec = HOST_ENGINES[name]
-            eng = HostEngine(self.process(spec.binary), spec.engine, **opts)
+            eng = HostEngine(self.process(spec.binary, spec.args), spec.engine, **opts)
         elif name in LIVE_ENGINES:
             eng = LiveEngine(self.build_dir / LIVE_ENGINES[name], **opts)
         elif name.startswith("http:"):
@@ -157,7 +162,7 @@ def open_engine(name: str, /, *, build_dir: str | os.PathLike[str] | None = None
     bdir = Path(build_dir) if build_dir is not None else default_build_dir()
     if name in HOST_ENGINES:
         spec = HOST_ENGINES[name]
-        proc = HostProcess(bdir / spec.binary, host_name=spec.binary)
+        proc = HostProcess(bdir / spec.binary, host_name=spec.binary, extra_args=spec.args)
         opts.setdefault("name", name)
         return HostEngine(proc, spec.engine, owns_process=True, **opts)
     return EngineRegistry(bdir).open(name, **opts)
