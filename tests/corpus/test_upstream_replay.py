@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from promfuzz.corpus.replay import replay
-from promfuzz.promql.testdata import testdata_dir
+from promfuzz.promql import testdata as upstream
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -17,7 +17,7 @@ pytestmark = [
 
 
 def test_upstream_testdata_passes_on_prometheus_promqltest_except_start_timestamps() -> None:
-    d = testdata_dir()
+    d = upstream.testdata_dir()
     if d is None or not Path(d).exists():
         pytest.skip("Prometheus module not in the Go module cache (make hosts downloads it)")
     report = replay([d], "prometheus-promqltest")
