@@ -3,15 +3,14 @@ mutants differ from their seeds, are deterministic, and hit the target dataset."
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from promfuzz.engines.host import HostProcess
 from promfuzz.errors import PromfuzzError
 from promfuzz.generators.cases import generate_dataset_with_queries
 from promfuzz.generators.choices import RandomChoices
@@ -209,25 +208,11 @@ def test_mixed_source_draws_from_both(seeds: list[SeedQuery]) -> None:
 def host_url() -> Iterator[str]:
     if not HOST_BINARY.is_file():
         pytest.skip(f"{HOST_BINARY} is missing: build it with `make hosts`")
-    proc = subprocess.Popen(
-        [str(HOST_BINARY), "--listen", "127.0.0.1:0"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = HostProcess(HOST_BINARY)
     try:
-        assert proc.stdout is not None
-        ready = json.loads(proc.stdout.readline())
-        assert ready.get("ready") is True, ready
-        yield "http://" + ready["addr"]
+        yield proc.base_url
     finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        proc.close()
 
 
 @pytest.mark.hosts

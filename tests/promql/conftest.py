@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from promfuzz.engines.host import HostProcess
 from promfuzz.promql.testdata import EvalQuery, eval_queries, testdata_dir
 
 HOST_BINARY = Path(__file__).resolve().parents[2] / ".build" / "prometheus-host"
@@ -43,23 +42,9 @@ class Host:
 def prometheus_host() -> Iterator[Host]:
     if not HOST_BINARY.is_file():
         pytest.skip(f"{HOST_BINARY} is missing: build it with `make hosts`")
-    proc = subprocess.Popen(
-        [str(HOST_BINARY), "--listen", "127.0.0.1:0"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = HostProcess(HOST_BINARY)
     try:
-        assert proc.stdout is not None
-        ready = json.loads(proc.stdout.readline())
-        assert ready.get("ready") is True, ready
         with requests.Session() as s:
-            yield Host("http://" + ready["addr"], s)
+            yield Host(proc.base_url, s)
     finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        proc.close()
