@@ -81,6 +81,9 @@ _PLAIN_DECIMAL = re.compile(
     r"(?:[1-9][0-9]*|0)(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?"
 )
 _PLAIN_SIGNED_DECIMAL = re.compile(r"-?(?:(?:[1-9][0-9]*|0)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# A bucket list body of plain decimals separated by single spaces, checked with one match
+# (sparse high-schema histograms are written with thousands of buckets).
+_PLAIN_DECIMAL_LIST = re.compile(rf"(?:{_PLAIN_SIGNED_DECIMAL.pattern})(?: (?:{_PLAIN_SIGNED_DECIMAL.pattern}))* ?")
 
 
 def _is_alpha(c: str) -> bool:
@@ -282,12 +285,10 @@ class _Parser:
         self.expect("[", '"["')
         end = self.s.find("]", self.i)
         if end > self.i and self.s[self.i] not in _SPACE:
-            words = self.s[self.i : end].split(" ")
-            if words[-1] == "":
-                words.pop()
-            if words and all(_PLAIN_SIGNED_DECIMAL.fullmatch(w) for w in words):
+            body = self.s[self.i : end]
+            if _PLAIN_DECIMAL_LIST.fullmatch(body):
                 self.i = end + 1
-                return [float(w) for w in words]
+                return [float(w) for w in body.split()]
         out: list[float] = []
         while True:
             if self.peek() == "]" and out:
@@ -438,7 +439,7 @@ def _build_histogram(fields: dict[str, object]) -> Histogram:
         assert isinstance(b, list)
         off = fields.get(okey, 0)
         assert isinstance(off, int)
-        return ((off, len(b)),), tuple(float(x) for x in b)
+        return ((off, len(b)),), tuple(map(float, b))
 
     ps, pb = spans("buckets", "offset")
     ns, nb = spans("n_buckets", "n_offset")
