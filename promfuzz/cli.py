@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from promfuzz.campaign import DEFAULT_QUERIES_PER_DATASET
 from promfuzz.errors import PromfuzzError
 
 EPILOG = """\
@@ -73,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default="corpus", type=Path, help="regression corpus folder (default: corpus/)")
     p.add_argument("--out", default=None, type=Path, help="report folder (default: reports/<run-id>/)")
     p.add_argument("--resume", default=None, type=Path, metavar="RUN_DIR", help="continue an interrupted run")
-    p.add_argument("--queries-per-dataset", type=int, default=200, help="queries run on each generated dataset")
+    p.add_argument("--queries-per-dataset", type=int, default=DEFAULT_QUERIES_PER_DATASET,
+                   help=f"queries run on each generated dataset (default: {DEFAULT_QUERIES_PER_DATASET})")
     p.add_argument("--source", choices=("grammar", "upstream", "mixed"), default="grammar",
                    help="queries from the grammar generator, from Prometheus's and Mimir's promqltest "
                         "queries mutated structurally, or half each (default: grammar)")
@@ -105,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=1)
     b.add_argument("--budget", default="30s")
     b.add_argument("--seed", type=int, default=1)
-    b.add_argument("--queries-per-dataset", type=int, default=200)
+    b.add_argument("--queries-per-dataset", type=int, default=DEFAULT_QUERIES_PER_DATASET)
     for name, text in (
         ("coverage", "statement coverage of an engine's Go packages reached by a query source"),
         ("compare", "promfuzz vs promqlsmith (and upstream testdata): coverage over time, signatures"),

@@ -56,11 +56,11 @@ def encode_float(x: float) -> str:
     ``repr`` is the shortest string that parses back to the same bits (Go's
     ``strconv.ParseFloat`` reads it exactly too). Negative zero stays ``"-0.0"``.
     """
+    if x - x == 0.0:  # finite (the hot path: one comparison instead of isnan + isinf)
+        return repr(x) if type(x) is float else repr(float(x))
     if math.isnan(x):
         return "stale" if is_stale(x) else "NaN"
-    if math.isinf(x):
-        return "+Inf" if x > 0 else "-Inf"
-    return repr(float(x))
+    return "+Inf" if x > 0 else "-Inf"
 
 
 def decode_float(s: str | float | int) -> float:
@@ -296,8 +296,14 @@ class Dataset:
         }
 
     def to_json(self) -> str:
-        """Canonical JSON text (sorted keys, no spaces): the fingerprint is its SHA-256."""
-        return json.dumps(self.to_json_obj(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        """Canonical JSON text (sorted keys, no spaces): the fingerprint is its SHA-256.
+        Computed once per instance (a dataset is immutable; a campaign needs the text for
+        the fingerprint and for every engine's load)."""
+        cached: str | None = self.__dict__.get("_json")
+        if cached is None:
+            cached = json.dumps(self.to_json_obj(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+            object.__setattr__(self, "_json", cached)
+        return cached
 
     @staticmethod
     def from_json_obj(obj: Any, source: str = "<dataset>") -> Dataset:

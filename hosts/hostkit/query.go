@@ -91,6 +91,15 @@ func (a *answer) status() int { return httpStatus(a.errorType) }
 // envelope bytes before hostStats, so a client can tell two engines gave byte-identical
 // answers without decoding them (the campaign's fast path for matches).
 func (a *answer) encode(w *bytes.Buffer) {
+	digest := a.encodeEnvelope(w)
+	w.WriteString(`,"hostStats":`)
+	a.encodeStats(w, digest)
+	w.WriteByte('}')
+}
+
+// encodeEnvelope writes the API envelope without its closing brace and returns the
+// digest of the bytes written.
+func (a *answer) encodeEnvelope(w *bytes.Buffer) [12]byte {
 	start := w.Len()
 	if a.errorType != "" {
 		w.WriteString(`{"status":"error","errorType":`)
@@ -107,8 +116,29 @@ func (a *answer) encode(w *bytes.Buffer) {
 		writeStringList(w, "infos", a.infos)
 	}
 	sum := sha256.Sum256(w.Bytes()[start:])
-	fmt.Fprintf(w, `,"hostStats":{"wallNs":%d,"engineNs":%d,"allocBytes":%d,"peakBytes":%d,"samples":%d,"unsupported":%t,"digest":"%x"}}`,
-		a.stats.WallNs, a.stats.EngineNs, a.stats.AllocBytes, a.stats.PeakBytes, a.stats.Samples, a.stats.Unsupported, sum[:12])
+	var d [12]byte
+	copy(d[:], sum[:12])
+	return d
+}
+
+func (a *answer) encodeStats(w *bytes.Buffer, digest [12]byte) {
+	fmt.Fprintf(w, `{"wallNs":%d,"engineNs":%d,"allocBytes":%d,"peakBytes":%d,"samples":%d,"unsupported":%t,"digest":"%x"}`,
+		a.stats.WallNs, a.stats.EngineNs, a.stats.AllocBytes, a.stats.PeakBytes, a.stats.Samples, a.stats.Unsupported, digest[:])
+}
+
+// encodeLine writes one answer of a "lines" batch: the hostStats object, a tab, the
+// envelope (without hostStats; omitted when its digest is skipDigest) and a newline.
+// JSON escapes every control character, so neither part holds a raw tab or newline.
+func (a *answer) encodeLine(w *bytes.Buffer, skipDigest string) {
+	var env bytes.Buffer
+	digest := a.encodeEnvelope(&env)
+	env.WriteByte('}')
+	a.encodeStats(w, digest)
+	w.WriteByte('\t')
+	if skipDigest == "" || skipDigest != fmt.Sprintf("%x", digest[:]) {
+		w.Write(env.Bytes())
+	}
+	w.WriteByte('\n')
 }
 
 func writeStringList(w *bytes.Buffer, key string, items []string) {

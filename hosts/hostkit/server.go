@@ -274,6 +274,13 @@ type batchRequest struct {
 	Engine     string         `json:"engine"`
 	Histograms string         `json:"histograms"`
 	Queries    []QueryRequest `json:"queries"`
+	// Format "lines" answers one line per query (hostStats, a tab, the envelope) instead
+	// of one JSON document, so a client decodes only the envelopes it needs.
+	Format string `json:"format"`
+	// SkipDigests (lines format only), aligned with Queries: an answer whose digest
+	// equals its entry is sent without the envelope (the client already holds those
+	// bytes, e.g. from the reference engine).
+	SkipDigests []string `json:"skipDigests"`
 }
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
@@ -286,8 +293,28 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrBadData, err.Error())
 		return
 	}
+	if req.Format != "" && req.Format != "lines" {
+		writeError(w, ErrBadData, fmt.Sprintf("batch format %q: expected \"lines\" or none", req.Format))
+		return
+	}
+	if req.SkipDigests != nil && (req.Format != "lines" || len(req.SkipDigests) != len(req.Queries)) {
+		writeError(w, ErrBadData, "skipDigests needs format \"lines\" and one entry per query")
+		return
+	}
 	full := req.Histograms == "full"
 	var buf bytes.Buffer
+	if req.Format == "lines" {
+		for i, q := range req.Queries {
+			skip := ""
+			if req.SkipDigests != nil {
+				skip = req.SkipDigests[i]
+			}
+			s.run(req.Engine, q, full).encodeLine(&buf, skip)
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write(buf.Bytes())
+		return
+	}
 	buf.WriteString(`{"results":[`)
 	for i, q := range req.Queries {
 		if i > 0 {

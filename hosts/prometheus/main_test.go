@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -320,6 +321,78 @@ func TestBatchAnswersInOrder(t *testing.T) {
 		if got := envelope(t, string(r)); got != want[i] {
 			t.Errorf("batch result %d:\n got %s\nwant %s", i, got, want[i])
 		}
+	}
+}
+
+// The "lines" format answers one line per query, hostStats then a tab then the envelope
+// (the same bytes as the JSON format's), and leaves out envelopes whose digest the client
+// passed in skipDigests.
+func TestBatchLinesFormatSkipsKnownDigests(t *testing.T) {
+	base := loaded(t)
+	queries := `[{"query":"up","time":"60"},{"query":"sum(","time":"0"},{"query":"metric_total","start":"0","end":"120","step":"60"}]`
+	parse := func(body string) (stats []hostkit.HostStats, envs []string) {
+		t.Helper()
+		lines := strings.Split(body, "\n")
+		if len(lines) != 4 || lines[3] != "" {
+			t.Fatalf("want 3 lines and a final newline, got %q", body)
+		}
+		for _, l := range lines[:3] {
+			st, env, ok := strings.Cut(l, "\t")
+			if !ok {
+				t.Fatalf("no tab in line %q", l)
+			}
+			var hs struct {
+				hostkit.HostStats
+				Digest string `json:"digest"`
+			}
+			if err := json.Unmarshal([]byte(st), &hs); err != nil || len(hs.Digest) != 24 {
+				t.Fatalf("bad stats %q: %v", st, err)
+			}
+			stats = append(stats, hs.HostStats)
+			envs = append(envs, hs.Digest+" "+env)
+		}
+		return stats, envs
+	}
+	code, body := post(t, base+"/api/v1/batch", "application/json", `{"engine":"prometheus","format":"lines","queries":`+queries+`}`)
+	if code != 200 {
+		t.Fatalf("batch: %d %s", code, body)
+	}
+	_, envs := parse(body)
+	code, old := post(t, base+"/api/v1/batch", "application/json", `{"engine":"prometheus","queries":`+queries+`}`)
+	var out struct {
+		Results []json.RawMessage `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(old), &out); code != 200 || err != nil || len(out.Results) != 3 {
+		t.Fatalf("json batch: %d %s", code, old)
+	}
+	digests := make([]string, 3)
+	for i, e := range envs {
+		d, env, _ := strings.Cut(e, " ")
+		digests[i] = d
+		if want := envelope(t, string(out.Results[i])); env != want {
+			t.Errorf("line %d envelope:\n got %s\nwant %s", i, env, want)
+		}
+	}
+	// Skip the first and third answers by digest; a wrong digest does not skip.
+	req := fmt.Sprintf(`{"engine":"prometheus","format":"lines","skipDigests":[%q,"000000000000000000000000",%q],"queries":%s}`,
+		digests[0], digests[2], queries)
+	code, body = post(t, base+"/api/v1/batch", "application/json", req)
+	if code != 200 {
+		t.Fatalf("batch: %d %s", code, body)
+	}
+	_, skipped := parse(body)
+	for i, e := range skipped {
+		d, env, _ := strings.Cut(e, " ")
+		if d != digests[i] {
+			t.Errorf("answer %d digest %s, want %s", i, d, digests[i])
+		}
+		if (env == "") != (i != 1) {
+			t.Errorf("answer %d: envelope %q (skipped must be exactly 0 and 2)", i, env)
+		}
+	}
+	// skipDigests needs the lines format and one entry per query.
+	if code, body := post(t, base+"/api/v1/batch", "application/json", `{"engine":"prometheus","skipDigests":[""],"queries":[{"query":"up","time":"0"}]}`); code != 400 {
+		t.Errorf("skipDigests without lines format: %d %s", code, body)
 	}
 }
 

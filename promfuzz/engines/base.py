@@ -154,9 +154,14 @@ class EngineBase:
         return [self.query(text, params, timeout_s) for text, params in items]
 
     def query_many_raw(
-        self, items: Sequence[tuple[str, EvalParams]], timeout_s: float | None = None
+        self,
+        items: Sequence[tuple[str, EvalParams]],
+        timeout_s: float | None = None,
+        skip_digests: Sequence[str | None] | None = None,
     ) -> list[RawAnswer]:
-        """Like :meth:`query_many`, but decoding may be deferred (see :class:`RawAnswer`)."""
+        """Like :meth:`query_many`, but decoding may be deferred (see :class:`RawAnswer`).
+        ``skip_digests`` lets an engine that gives digests leave out bodies the caller
+        already holds; engines without digests ignore it."""
         return [RawAnswer.of(r) for r in self.query_many(items, timeout_s)]
 
     def close(self) -> None:

@@ -518,27 +518,40 @@ class HostEngine(EngineBase):
         return [a.result() for a in self.query_many_raw(items, timeout_s)]
 
     def query_many_raw(
-        self, items: Sequence[tuple[str, EvalParams]], timeout_s: float | None = None
+        self,
+        items: Sequence[tuple[str, EvalParams]],
+        timeout_s: float | None = None,
+        skip_digests: Sequence[str | None] | None = None,
     ) -> list[RawAnswer]:
-        """Batched queries whose answers are decoded only when asked (``RawAnswer.result``)."""
+        """Batched queries whose answers are decoded only when asked (``RawAnswer.result``).
+
+        ``skip_digests`` (aligned with ``items``): an answer whose digest equals its entry
+        comes back without its body, because the caller already holds identical bytes
+        (the campaign passes the reference engine's digests to each target). Asking such
+        an answer for its result runs that one query again."""
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
+        if skip_digests is not None and len(skip_digests) != len(items):
+            raise ValueError(f"skip_digests has {len(skip_digests)} entries for {len(items)} queries")
         out: list[RawAnswer] = []
         for i in range(0, len(items), self.batch_size):
-            out.extend(self._batch(items[i : i + self.batch_size], timeout))
+            skips = skip_digests[i : i + self.batch_size] if skip_digests is not None else None
+            out.extend(self._batch(items[i : i + self.batch_size], timeout, skips))
         return out
 
-    def _batch(self, chunk: Sequence[tuple[str, EvalParams]], timeout: float) -> list[RawAnswer]:
+    def _batch(
+        self, chunk: Sequence[tuple[str, EvalParams]], timeout: float, skips: Sequence[str | None] | None
+    ) -> list[RawAnswer]:
         failed = self._prepare()
         if failed is not None:
             return [RawAnswer.of(failed)] * len(chunk)
-        queries = []
-        for text, params in chunk:
-            q = {"query": text, **query_params(params, timeout)}
-            queries.append(q)
-        body: dict[str, Any] = {"engine": self.engine_name, "queries": queries}
+        queries = [{"query": text, **query_params(params, timeout)} for text, params in chunk]
+        # The "lines" format (docs/host-protocol.md): one line per answer, hostStats then
+        # a tab then the envelope, so only the envelopes a caller looks at are decoded.
+        body: dict[str, Any] = {"engine": self.engine_name, "queries": queries, "format": "lines"}
         if self.full_histograms:
             body["histograms"] = "full"
-        t0 = time.perf_counter_ns()
+        if skips is not None:
+            body["skipDigests"] = [d or "" for d in skips]
         try:
             r = self.process.request(
                 "POST",
@@ -551,22 +564,30 @@ class HostEngine(EngineBase):
             # Rerun one by one on a fresh host so only the culprit gets the failure.
             return [RawAnswer.of(self.query(text, params, timeout)) for text, params in chunk]
         try:
-            results = r.json()["results"]
-            if r.status_code != 200 or len(results) != len(chunk):
-                raise ValueError(f"HTTP {r.status_code}, {len(results)} results for {len(chunk)} queries")
+            lines = r.content.split(b"\n")
+            if r.status_code != 200 or len(lines) != len(chunk) + 1 or lines[-1]:
+                raise ValueError(f"HTTP {r.status_code}, {len(lines) - 1} answer lines for {len(chunk)} queries")
+            return [self._raw_line(line, text, params, timeout) for line, (text, params) in zip(lines[:-1], chunk, strict=True)]
         except (ValueError, KeyError, TypeError) as e:
             msg = f"bad /api/v1/batch answer ({e}): {r.text[:300]}"
             return [RawAnswer.of(Result.failure(self.name, "engine_failure", "bad_response", msg))] * len(chunk)
-        _ = t0
-        return [self._raw(env) for env in results]
 
-    def _raw(self, env: Any) -> RawAnswer:
-        hs = env.get("hostStats") if isinstance(env, dict) else None
+    def _raw_line(self, line: bytes, text: str, params: EvalParams, timeout: float) -> RawAnswer:
+        stats_part, tab, env_part = line.partition(b"\t")
+        hs = json.loads(stats_part)
+        if not tab or not isinstance(hs, dict):
+            raise ValueError(f"answer line without hostStats and tab: {line[:200]!r}")
         stats, _ = parse_stats(hs)
-        digest = hs.get("digest") if isinstance(hs, dict) else None
+        digest = hs.get("digest")
 
         def decode() -> Result:
+            if not env_part:  # left out as identical to what the caller holds: ask again
+                return self.query(text, params, timeout)
             try:
+                env = json.loads(env_part)
+                if not isinstance(env, dict):
+                    raise ValueError(f"answer is not a JSON object: {env_part[:200]!r}")
+                env["hostStats"] = hs
                 return parse_envelope(env, self.name)
             except ValueError as e:
                 return Result.failure(self.name, "engine_failure", "bad_response", str(e))
