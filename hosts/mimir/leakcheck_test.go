@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/promfuzz/promfuzz/hosts/hostkit"
+	"github.com/promfuzz/promfuzz/hosts/hostkit/hostkittest"
 )
 
 // fakeEngine's queries account `hold` bytes on the context's tracker in Exec and give
@@ -97,7 +98,7 @@ func TestMQEReturnsAllPooledMemoryOnTheFixture(t *testing.T) {
 			lc.log = &log
 		}
 	}
-	srv := newTestServerFor(t, h)
+	srv := hostkittest.Serve(t, h)
 	for _, q := range []string{
 		"a", "sum by (job) (rate(a[5m]))", "histogram_quantile(0.5, rate(h[5m]))", "topk(1, a)",
 		"a + on(job) group_left h", "max_over_time(a[5m:30s])", "count_values(\"v\", a)", "sort_desc(a)",
