@@ -36,15 +36,17 @@ from promfuzz.generators.queries import (
     GeneratedQuery,
     QueryConfig,
     QueryGenerator,
-    _ends_with_duration_expr,
-    _has_trailing_modifier,
-    _matcher_non_empty,
-    _needs_paren_as_operand,
-    _re_escape,
     render,
 )
 from promfuzz.generators.schema import DatasetSchema, MetricInfo
 from promfuzz.generators.seeds import SeedQuery, upstream_seed_queries
+from promfuzz.generators.syntax import (
+    ends_with_duration_expr,
+    has_trailing_modifier,
+    matcher_non_empty,
+    needs_paren_as_operand,
+    re_escape,
+)
 from promfuzz.model import EvalParams
 from promfuzz.promql import (
     AGGREGATIONS,
@@ -279,12 +281,12 @@ def printable(node: Expr) -> Expr:
         if isinstance(n, BinaryExpr):
             lhs, rhs = n.lhs, n.rhs
             if (
-                _needs_paren_as_operand(lhs, n.op, "lhs")
+                needs_paren_as_operand(lhs, n.op, "lhs")
                 or isinstance(lhs, (SubqueryExpr, MatrixSelector))
-                or _ends_with_duration_expr(lhs)
+                or ends_with_duration_expr(lhs)
             ):
                 lhs = ParenExpr(lhs)
-            if _needs_paren_as_operand(rhs, n.op, "rhs"):
+            if needs_paren_as_operand(rhs, n.op, "rhs"):
                 rhs = ParenExpr(rhs)
             if lhs is not n.lhs or rhs is not n.rhs:
                 return replace(n, lhs=lhs, rhs=rhs)
@@ -295,7 +297,7 @@ def printable(node: Expr) -> Expr:
             inner = n.expr
             if not isinstance(
                 inner, (VectorSelector, Call, AggregateExpr, ParenExpr)
-            ) or _has_trailing_modifier(inner):
+            ) or has_trailing_modifier(inner):
                 return replace(n, expr=ParenExpr(inner))
         return n
 
@@ -380,7 +382,7 @@ def _regex_for(ctx: MutationContext, label: str, pattern: str) -> str:
     if not values or c.boolean(ctx.config.keep_regex_p):
         return pattern
     kind = c.weighted((("alt", 4.0), ("prefix", 2.0), ("any", 1.0), ("some", 1.0)))
-    vals = [_re_escape(v) for v in values]
+    vals = [re_escape(v) for v in values]
     if kind == "alt":
         return "|".join(c.subset(vals, max_size=3, min_size=1))
     if kind == "prefix":
@@ -405,7 +407,7 @@ def _map_selector(ctx: MutationContext, vs: VectorSelector) -> VectorSelector:
                 nm = LabelMatcher("__name__", "=", metric.name)
             elif m.op in ("=~", "!~") and not c.boolean(ctx.config.keep_regex_p):
                 alts = sorted(
-                    {_re_escape(_metric_for(ctx, m.value).name), _re_escape(c.choice(ctx.gen.metrics).name)}
+                    {re_escape(_metric_for(ctx, m.value).name), re_escape(c.choice(ctx.gen.metrics).name)}
                 )
                 nm = LabelMatcher("__name__", m.op, "|".join(alts))
             elif m.op == "!=":
@@ -424,7 +426,7 @@ def _map_selector(ctx: MutationContext, vs: VectorSelector) -> VectorSelector:
         seen.add(key)
         new.append(nm)
     name = metric.name if (vs.name is not None and metric is not None) else vs.name
-    if name is None and not any(_matcher_non_empty(m) for m in new):
+    if name is None and not any(matcher_non_empty(m) for m in new):
         target = metric or c.choice(ctx.gen.metrics)
         new.append(LabelMatcher("__name__", "=", target.name))
     return replace(vs, name=name, matchers=tuple(new))

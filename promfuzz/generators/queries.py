@@ -32,6 +32,13 @@ from typing import Literal, NamedTuple
 
 from promfuzz.generators.choices import Choices
 from promfuzz.generators.schema import DatasetSchema, MetricInfo
+from promfuzz.generators.syntax import (
+    ends_with_duration_expr,
+    has_trailing_modifier,
+    matcher_non_empty,
+    needs_paren_as_operand,
+    re_escape,
+)
 from promfuzz.promql.ast import (
     AggregateExpr,
     At,
@@ -56,7 +63,6 @@ from promfuzz.promql.functions import (
     ARITHMETIC_OPERATORS,
     COMPARISON_OPERATORS,
     FUNCTIONS,
-    PRECEDENCE,
     SET_OPERATORS,
     TRIM_OPERATORS,
     Function,
@@ -273,27 +279,6 @@ def _norm_exclusions(ex: frozenset[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def _needs_paren_as_operand(child: Expr, parent_op: str, side: Literal["lhs", "rhs"]) -> bool:
-    """Whether ``child`` must be parenthesised as an operand of binary ``parent_op``."""
-    if isinstance(child, BinaryExpr):
-        cp, pp = PRECEDENCE[child.op], PRECEDENCE[parent_op]
-        if cp < pp:
-            return True
-        if cp == pp:
-            right_assoc = parent_op == "^"
-            return (side == "rhs") != right_assoc
-        return False
-    if isinstance(child, UnaryExpr):
-        # Unary minus binds like "*": below "^", and "-a ^ b" is "-(a ^ b)".
-        return side == "lhs" and parent_op == "^"
-    if isinstance(child, NumberLiteral):
-        # A negative literal is printed with its sign: "-2 ^ 2" would be "-(2 ^ 2)".
-        # (+Inf prints as "+Inf": signed too.)
-        signed = math.copysign(1.0, child.value) < 0 or child.value == math.inf
-        return signed and side == "lhs" and parent_op == "^"
-    return False
-
-
 def _paren(e: Expr) -> Expr:
     return e if isinstance(e, ParenExpr) else ParenExpr(e)
 
@@ -455,12 +440,12 @@ class QueryGenerator:
         matching: VectorMatching | None = None,
     ) -> BinaryExpr:
         if (
-            _needs_paren_as_operand(lhs, op, "lhs")
+            needs_paren_as_operand(lhs, op, "lhs")
             or isinstance(lhs, (SubqueryExpr, MatrixSelector))
-            or _ends_with_duration_expr(lhs)
+            or ends_with_duration_expr(lhs)
         ):
             lhs = _paren(lhs)
-        if _needs_paren_as_operand(rhs, op, "rhs"):
+        if needs_paren_as_operand(rhs, op, "rhs"):
             rhs = _paren(rhs)
         # As Prometheus's parser leaves it: matching only between two instant vectors,
         # and always there (one-to-one, or many-to-many for set operators).
@@ -571,7 +556,7 @@ class QueryGenerator:
         c = self.c
         if no_match:
             return c.choice(("no_such_.*", "^$x", "zz+"))
-        vals = [_re_escape(v) for v in values] or ["a"]
+        vals = [re_escape(v) for v in values] or ["a"]
         kind = c.weighted(
             (
                 ("value", 2.0),
@@ -623,7 +608,7 @@ class QueryGenerator:
             name = None
         elif form == "name_regex":
             other = c.choice(self.metrics).name
-            alts = sorted({_re_escape(metric.name), _re_escape(other)})
+            alts = sorted({re_escape(metric.name), re_escape(other)})
             matchers.append(LabelMatcher("__name__", "=~", "|".join(alts)))
             name = None
         elif form == "labels_only":
@@ -639,7 +624,7 @@ class QueryGenerator:
                 continue
             seen.add(key)
             matchers.append(m)
-        if name is None and not any(_matcher_non_empty(m) for m in matchers):
+        if name is None and not any(matcher_non_empty(m) for m in matchers):
             lbl = metric.label_names[0] if metric.label_names else "__name__"
             val = self.schema.values_of(lbl)
             matchers.append(
@@ -758,7 +743,7 @@ class QueryGenerator:
     def subquery(self, depth: int, hint: Hint = "any") -> SubqueryExpr:
         c = self.c
         inner = self.vector(depth - 1, hint)
-        if not isinstance(inner, (VectorSelector, Call, AggregateExpr, ParenExpr)) or _has_trailing_modifier(
+        if not isinstance(inner, (VectorSelector, Call, AggregateExpr, ParenExpr)) or has_trailing_modifier(
             inner
         ):
             inner = ParenExpr(inner)
@@ -988,54 +973,6 @@ def _legacy_name(name: str | None) -> bool:
     from promfuzz.model import is_legacy_metric_name
 
     return is_legacy_metric_name(name)
-
-
-def _matcher_non_empty(m: LabelMatcher) -> bool:
-    """Whether the matcher does NOT match the empty string (Prometheus's non-empty rule)."""
-    import re
-
-    if m.op == "=":
-        return m.value != ""
-    if m.op == "!=":
-        return m.value == ""
-    try:
-        matches_empty = re.fullmatch(m.value, "") is not None
-    except re.error:
-        return False
-    return not matches_empty if m.op == "=~" else matches_empty
-
-
-def _re_escape(v: str) -> str:
-    out = []
-    for ch in v:
-        if ch in r".^$*+?()[]{}|\\":
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _has_trailing_modifier(e: Expr) -> bool:
-    """Whether ``e`` ends in a modifier (offset, @, anchored/smoothed) that would bind
-    differently next to another operator, or is a subquery/range selector."""
-    if isinstance(e, VectorSelector):
-        return e.offset != 0 or e.at is not None or e.anchored or e.smoothed
-    return isinstance(e, (SubqueryExpr, MatrixSelector))
-
-
-def _ends_with_duration_expr(e: Expr) -> bool:
-    """Whether the text of ``e`` ends in ``offset (<duration expression>)``: Prometheus's
-    parser reads a following binary operator as part of that duration expression
-    (``foo offset (5m) + bar`` does not parse), so such an operand needs parentheses."""
-    while True:
-        if isinstance(e, (VectorSelector, SubqueryExpr)):
-            return isinstance(e.offset, DurationExpr)
-        if isinstance(e, BinaryExpr):
-            e = e.rhs
-        elif isinstance(e, UnaryExpr):
-            e = e.expr
-        else:
-            return False
 
 
 def _arg_hint(fn: str, t: ValueType, hint: Hint) -> Hint:
