@@ -38,10 +38,13 @@ def bench_throughput(args: argparse.Namespace) -> int:
         )
         s = run_campaign(cfg, progress=False)
     engine_total = sum(s["engine_seconds"].values())
+    suite = {"python_cpu": 0.0, "host_overhead": 0.0, **s["suite_seconds"]}
     print(
         f"throughput {args.reference} vs {args.target}, {args.workers} worker(s), "
         f"{args.queries_per_dataset} queries/dataset: {s['counts']['cases']} cases in {s['wall_seconds']:.1f}s "
-        f"= {s['cases_per_second']:.0f} cases/s; engine seconds {engine_total:.1f} "
-        f"= {s['engine_share'] * 100:.0f}% of the workers' wall time inside the engines"
+        f"= {s['cases_per_second']:.0f} cases/s; engine seconds {engine_total:.1f}, suite seconds "
+        f"{suite['python_cpu']:.1f} Python CPU + {suite['host_overhead']:.1f} host overhead: "
+        f"engine share {s['engine_share'] * 100:.0f}% "
+        f"({s['engine_seconds_per_worker_second']:.2f} engine seconds per worker second)"
     )
     return 0

@@ -164,13 +164,21 @@ def plan_cases(cfg: CampaignConfig) -> tuple[int | None, int | None]:
 # ----------------------------------------------------------------------------- worker
 
 
-def _worker_main(cfg: CampaignConfig, worker: int, skip: frozenset[int], events: Any, stop: Any) -> None:
+def _worker_main(
+    cfg: CampaignConfig, worker: int, skip: frozenset[int], events: Any, stop: Any, deadline: float | None
+) -> None:
+    """One worker process. It stops taking datasets when the parent sets ``stop`` or, for
+    a time budget, at ``deadline`` (``time.monotonic()``, one clock for all processes on
+    the machine) by itself, so a busy parent cannot stretch the budget."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     from promfuzz.pipeline import Pipeline
 
+    def should_stop() -> bool:
+        return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
+
     try:
         with Pipeline(cfg) as pipe:
-            for ev in pipe.run_worker(worker, skip, stop.is_set):
+            for ev in pipe.run_worker(worker, skip, should_stop):
                 events.put(ev)
     except BaseException as e:  # report, never hang the parent
         import traceback
@@ -197,6 +205,7 @@ class _Run:
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.engine_versions: dict[str, dict[str, str]] = {}
         self.dataset_errors: list[str] = []
+        self._lines: dict[str, tuple[tuple[Any, ...], str]] = {}
         if state:
             self.completed = set(state.get("completed", []))
             self.elapsed_before = float(state.get("elapsed_s", 0.0))
@@ -206,6 +215,7 @@ class _Run:
             self.stats.datasets = st.get("datasets", 0)
             self.stats.verdicts = Counter(st.get("verdicts", {}))
             self.stats.engine_seconds = dict(st.get("engine_seconds", {}))
+            self.stats.suite_seconds = dict(st.get("suite_seconds", {}))
             self.stats.features = Counter(st.get("features", {}))
             self.stats.invalid_queries = st.get("invalid_queries", 0)
             self.stats.cases_fingerprint = int(st.get("cases_fingerprint", "0"), 16)
@@ -260,10 +270,7 @@ class _Run:
                 f.case_file = self._store_case(stored, f)
             except ValueError as e:  # a case promqltest cannot express: keep the finding, say why
                 f.shrink = {**f.shrink, "not_stored": str(e)}
-        if f.params.get("kind") == "range":
-            from promfuzz.reports.charts import result_overlay_svg
-
-            f.chart_svg = result_overlay_svg(f.results) or ""
+        # The range chart is drawn when the report is next written (render_html), not here.
         self.findings[f.signature] = f
 
     def _store_case(self, stored: Any, f: Finding) -> str | None:
@@ -319,6 +326,7 @@ class _Run:
                     "datasets": self.stats.datasets,
                     "verdicts": dict(self.stats.verdicts),
                     "engine_seconds": self.stats.engine_seconds,
+                    "suite_seconds": self.stats.suite_seconds,
                     "features": dict(self.stats.features),
                     "invalid_queries": self.stats.invalid_queries,
                     "cases_fingerprint": f"{self.stats.cases_fingerprint:016x}",
@@ -329,8 +337,19 @@ class _Run:
         # Findings go with the state, so a resumed run knows every signature already seen.
         tmp = self.out / f".{FINDINGS_FILE}.tmp"
         findings = sorted(self.findings.values(), key=lambda f: f.first_seen_s)
-        tmp.write_text("".join(json.dumps(f.to_json_obj(), sort_keys=True) + "\n" for f in findings), encoding="utf-8")
+        tmp.write_text("".join(self._finding_line(f) for f in findings), encoding="utf-8")
         tmp.replace(self.out / FINDINGS_FILE)
+
+    def _finding_line(self, f: Finding) -> str:
+        """One findings.jsonl line, serialized again only when the finding changed (this
+        runs after every dataset; serializing every finding each time made the parent a
+        CPU hog that competed with the workers)."""
+        version = (f.occurrences, f.chart_svg is not None, f.case_file)
+        cached = self._lines.get(f.signature)
+        if cached is None or cached[0] != version:
+            cached = (version, json.dumps(f.to_json_obj(), sort_keys=True) + "\n")
+            self._lines[f.signature] = cached
+        return cached[1]
 
 
 class _Display:
@@ -401,8 +420,13 @@ def run_campaign(cfg: CampaignConfig, progress: bool = True, resume_state: dict[
     events: Any = ctx.Queue()
     stop = ctx.Event()
     skip = frozenset(run.completed)
+    deadline = None
+    if cfg.budget.seconds is not None:
+        deadline = time.monotonic() + max(0.0, cfg.budget.seconds - run.elapsed)
     procs = [
-        ctx.Process(target=_worker_main, args=(cfg, w, skip, events, stop), name=f"promfuzz-worker-{w}", daemon=False)
+        ctx.Process(
+            target=_worker_main, args=(cfg, w, skip, events, stop, deadline), name=f"promfuzz-worker-{w}", daemon=False
+        )
         for w in range(cfg.workers)
     ]
     interrupts = 0

@@ -420,7 +420,16 @@ def ms_to_api_time(t_ms: int) -> str:
 
 
 def api_time_to_ms(t: float | str) -> int:
-    """Prometheus API float seconds (``1700000000.123``) to integer milliseconds, rounding."""
+    """Prometheus API float seconds (``1700000000.123``) to integer milliseconds: digits
+    past the millisecond are dropped (the API never writes them)."""
+    if type(t) is int:
+        return t * 1000
+    if type(t) is float and -1e12 < t < 1e12:
+        # The hot path (decoded JSON numbers): a millisecond-precise time lands within a
+        # few ulps of its integer; anything else takes the exact text path below.
+        ms = round(t * 1000)
+        if abs(t * 1000 - ms) < 1e-3:
+            return ms
     s = str(t)
     if "e" in s.lower():
         return round(float(s) * 1000)

@@ -178,3 +178,73 @@ def test_resume_after_interrupt_gives_the_same_cases_as_one_run(tmp_path: Path) 
     assert final["complete"] is True
     assert final["counts"]["cases"] == 1000
     assert final["cases_fingerprint"] == whole["cases_fingerprint"]
+
+
+# ----------------------------------------------------------------------------- answering
+
+
+class _DigestEngine:
+    """A fake engine whose answer to query ``q<i>`` has digest ``d<i>`` (the target's
+    differs for odd i); it records the skip digests it was given."""
+
+    def __init__(self, name: str, fail_at: int | None = None) -> None:
+        from promfuzz.engines.base import RawAnswer
+
+        self.name = name
+        self.fail_at = fail_at
+        self.skips: list[str | None] = []
+        self._raw = RawAnswer
+
+    def versions(self) -> dict[str, str]:
+        return {"fake": "v0"}
+
+    def load(self, dataset: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def query_many_raw(self, items, timeout_s=None, skip_digests=None):  # type: ignore[no-untyped-def]
+        from promfuzz.model import EngineStats, Result
+
+        out = []
+        for k, (q, _p) in enumerate(items):
+            i = int(q[1:])
+            if i == self.fail_at:
+                raise RuntimeError(f"{self.name} failed at {q}")
+            digest = f"d{i}" if self.name == "ref" or i % 2 == 0 else f"x{i}"
+            self.skips.append(skip_digests[k] if skip_digests is not None else None)
+            res = Result.failure(self.name, "error", "bad_data", q)
+            out.append(self._raw(digest, EngineStats(wall_ns=1000), lambda r=res: r))
+        return out
+
+
+def test_targets_answer_in_order_with_the_reference_digests_of_each_chunk() -> None:
+    from promfuzz.model import EvalParams
+    from promfuzz.pipeline import PIPELINE_CHUNK, Pipeline
+
+    engines = {"ref": _DigestEngine("ref"), "tgt": _DigestEngine("tgt")}
+    cfg = CampaignConfig(reference="ref", targets=("tgt",), corpus=None)
+    p = Pipeline(cfg, engine_factory=lambda n: engines[n])  # type: ignore[arg-type,return-value]
+    n = PIPELINE_CHUNK * 2 + 7
+    items = [(f"q{i}", EvalParams.instant(0)) for i in range(n)]
+    answers, waits = p._answers(items)
+    assert [a.digest for a in answers["ref"]] == [f"d{i}" for i in range(n)]
+    assert [a.digest for a in answers["tgt"]] == [f"d{i}" if i % 2 == 0 else f"x{i}" for i in range(n)]
+    assert [a.result().error.message for a in answers["tgt"]] == [f"q{i}" for i in range(n)]  # type: ignore[union-attr]
+    assert engines["tgt"].skips == [f"d{i}" for i in range(n)]
+    assert set(waits) == {"ref", "tgt"} and all(v >= 0 for v in waits.values())
+
+
+def test_a_reference_failure_in_its_thread_reaches_the_worker() -> None:
+    from promfuzz.model import EvalParams
+    from promfuzz.pipeline import PIPELINE_CHUNK, Pipeline
+
+    engines = {"ref": _DigestEngine("ref", fail_at=PIPELINE_CHUNK + 3), "tgt": _DigestEngine("tgt")}
+    cfg = CampaignConfig(reference="ref", targets=("tgt",), corpus=None)
+    p = Pipeline(cfg, engine_factory=lambda n: engines[n])  # type: ignore[arg-type,return-value]
+    items = [(f"q{i}", EvalParams.instant(0)) for i in range(PIPELINE_CHUNK * 3)]
+    with pytest.raises(RuntimeError, match=f"ref failed at q{PIPELINE_CHUNK + 3}$"):
+        p._answers(items)
+    # The target answered the chunk the reference finished, and nothing after it.
+    assert len(engines["tgt"].skips) == PIPELINE_CHUNK

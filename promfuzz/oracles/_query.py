@@ -232,16 +232,25 @@ def _string_value(tokens: Sequence[Token]) -> str | None:
     return None
 
 
+@lru_cache(maxsize=256)
+def _tree(text: str) -> Any:
+    """The parsed query, or None when our parser refuses it; cached because the comparator
+    (:func:`analyze`) and the signature (:func:`query_features`) ask for the same query."""
+    try:
+        from promfuzz.promql import parse
+
+        return parse(text)
+    except Exception:  # noqa: BLE001 -- any refusal falls back to tokens
+        return None
+
+
 @lru_cache(maxsize=4096)
 def analyze(text: str) -> QueryShape:
     """The query's shape as the comparator needs it (cached: the same query text recurs).
 
     From :mod:`promfuzz.promql`'s tree when it parses the text, else from tokens."""
-    try:
-        from promfuzz.promql import parse
-
-        tree = parse(text)
-    except Exception:  # noqa: BLE001 -- any refusal falls back to tokens
+    tree = _tree(text)
+    if tree is None:
         return analyze_tokens(text)
     return analyze_tree(text, tree)
 
@@ -445,12 +454,12 @@ def _binary_positions_all(tokens: Sequence[Token]) -> set[int]:
 @lru_cache(maxsize=4096)
 def query_features(text: str) -> frozenset[str]:
     """Features of a query: from :mod:`promfuzz.promql` when it parses the text, else tokens."""
-    try:
-        from promfuzz.promql import features as _features
-        from promfuzz.promql import parse as _parse
-    except ImportError:
+    from promfuzz.promql import features as _features
+
+    tree = _tree(text)
+    if tree is None:
         return token_features(text)
     try:
-        return frozenset(str(f) for f in _features(_parse(text)))
-    except Exception:  # noqa: BLE001 -- any parser refusal falls back to tokens
+        return frozenset(str(f) for f in _features(tree))
+    except Exception:  # noqa: BLE001 -- a tree the feature walk cannot read falls back to tokens
         return token_features(text)

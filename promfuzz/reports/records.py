@@ -59,7 +59,7 @@ class Finding:
     first_seen_s: float = 0.0
     shrink: dict[str, Any] = field(default_factory=dict)
     rule: str | None = None  # id of the known-difference rule, for `expected`
-    chart_svg: str | None = None  # rendered once when the finding is recorded (range queries)
+    chart_svg: str | None = None  # range queries: drawn once, by the first report written after the finding
 
     def to_json_obj(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +89,12 @@ class RunStats:
     datasets: int = 0
     verdicts: Counter[str] = field(default_factory=Counter)
     engine_seconds: dict[str, float] = field(default_factory=dict)
+    """Time inside each engine: the sum of its answers' hostStats ``engineNs`` (creating
+    and executing the query; ``wallNs`` for engines that do not report it)."""
+    suite_seconds: dict[str, float] = field(default_factory=dict)
+    """Time the suite spent around the engines: ``python_cpu`` (the workers' own CPU time
+    generating, decoding, judging) and ``host_overhead`` (the time a worker waited on a
+    host beyond the engine time: request parsing, JSON encoding, HTTP, transfer)."""
     wall_seconds: float = 0.0
     features: Counter[str] = field(default_factory=Counter)
     invalid_queries: int = 0
@@ -107,6 +113,8 @@ class RunStats:
         self.verdicts.update(other.verdicts)
         for k, v in other.engine_seconds.items():
             self.engine_seconds[k] = self.engine_seconds.get(k, 0.0) + v
+        for k, v in other.suite_seconds.items():
+            self.suite_seconds[k] = self.suite_seconds.get(k, 0.0) + v
         self.features.update(other.features)
         self.invalid_queries += other.invalid_queries
 

@@ -155,3 +155,22 @@ def test_non_envelope_bodies_become_engine_failures() -> None:
         parse_envelope({"status": "success", "data": {"resultType": "scalar", "result": [1]}}, "e")
     with pytest.raises(EnvelopeError, match="unknown resultType"):
         parse_envelope({"status": "success", "data": {"resultType": "weird", "result": []}}, "e")
+
+
+def test_api_times_decode_to_exact_milliseconds() -> None:
+    import json
+    import random
+
+    from promfuzz.model import api_time_to_ms, ms_to_api_time
+
+    rng = random.Random(7)
+    for _ in range(20_000):
+        ms = rng.randint(-(10**12), 10**13)
+        for text in (f"{ms / 1000:.3f}", repr(ms / 1000), str(ms_to_api_time(ms))):
+            assert api_time_to_ms(json.loads(text)) == ms, text
+            assert api_time_to_ms(text) == ms, text
+    assert api_time_to_ms(60) == 60_000
+    assert api_time_to_ms(1e3) == 1_000_000
+    # Digits past the millisecond (the API never writes them) are dropped, on both paths.
+    assert api_time_to_ms(1.0015) == api_time_to_ms("1.0015") == 1001
+    assert api_time_to_ms(1.9999) == api_time_to_ms("1.9999") == 1999
