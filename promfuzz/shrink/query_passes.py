@@ -377,7 +377,17 @@ def simplify_durations(tree: Expr) -> Iterator[Node]:
                 yield replace_at(tree, pos, replace(node, offset=d))
 
 
+@strictly_smaller
+@tree_pass()
+def canonical_text(tree: Expr) -> Iterable[Node]:
+    """The same query printed canonically: comments, odd whitespace, keyword case and
+    number spellings go (kept only if the difference survives, so a bug in the parser's
+    handling of a spelling is not lost)."""
+    return [tree]
+
+
 QUERY_PASSES: tuple[QueryPass, ...] = (
+    canonical_text,
     replace_with_descendant,
     replace_with_minimal,
     subquery_to_range,

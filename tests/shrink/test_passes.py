@@ -142,6 +142,12 @@ def test_literal_passes_simplify_numbers_strings_and_durations() -> None:
     assert _queries(_case("max_over_time(m[5m:])"), qp.subquery_to_range) == ["max_over_time(m[5m])"]
 
 
+def test_canonical_text_drops_comments_and_spellings_but_never_proposes_the_same_text() -> None:
+    q = "log10(COUNT_VALUES\t('__name__', \t{__name__ # comment 21\n='a.b.c'})) + 0x10"
+    assert _queries(_case(q), qp.canonical_text) == ['log10(count_values("__name__", {__name__="a.b.c"})) + 16']
+    assert _queries(_case("log10(x) + 16"), qp.canonical_text) == []
+
+
 def test_query_passes_keep_the_top_level_type() -> None:
     for p in qp.QUERY_PASSES:
         for c in p(_case("scalar(sum(m)) * 2")):
