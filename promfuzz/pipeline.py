@@ -144,13 +144,13 @@ def case_hash(dataset_fp: str, query: str, params: EvalParams) -> int:
 
 
 def query_many_raw(
-    engine: Engine, items: Sequence[tuple[str, EvalParams]], skip_digests: Sequence[str | None] | None = None
+    engine: Engine, items: Sequence[tuple[str, EvalParams]], *, bodies: bool = True
 ) -> list[RawAnswer]:
-    """Batched answers, decoded lazily where the engine supports it; with ``skip_digests``
-    an engine may leave out bodies identical to the caller's (see HostEngine)."""
+    """Batched answers, decoded lazily where the engine supports it; with ``bodies=False``
+    an engine may send digests only (see HostEngine.query_many_raw)."""
     fn = getattr(engine, "query_many_raw", None)
     if fn is not None:
-        return list(fn(items, skip_digests=skip_digests) if skip_digests is not None else fn(items))
+        return list(fn(items) if bodies else fn(items, bodies=False))
     return [RawAnswer.of(r) for r in engine.query_many(items)]
 
 
@@ -297,14 +297,16 @@ class Pipeline:
         waited on each engine's host (batch round trips less the worker's own CPU time
         in them, which counts as Python CPU).
 
-        The reference answers chunk by chunk in a thread of its own while the targets
-        answer the chunks the reference has finished, so separate host processes work at
-        the same time. A target gets the reference's digests and leaves out answers
-        byte-identical to them (judged equal without decoding), unless the performance
-        oracle needs both results. Engines sharing one host process (e.g. ``mqe`` and
-        ``mimir-prometheus``) take turns instead."""
+        First every engine answers with digests only (hosts hash the values and never
+        encode them as JSON): the reference chunk by chunk in a thread of its own while
+        the targets answer the chunks the reference has finished, so separate host
+        processes work at the same time (engines sharing one process, e.g. ``mqe`` and
+        ``mimir-prometheus``, take turns). Then only the queries whose digests differ
+        are asked again with bodies, from every engine that sent a digest only; equal
+        digests are judged equal without a body. The performance oracle needs every
+        result, so with it every answer comes with its body at once."""
         ref = self.reference
-        skip = self.performance is None
+        bodies = self.performance is not None
         chunks = [items[i : i + PIPELINE_CHUNK] for i in range(0, len(items), PIPELINE_CHUNK)]
         ref_process = getattr(ref, "process", None)
         overlap = len(chunks) > 1 and all(
@@ -315,12 +317,17 @@ class Pipeline:
         failure: list[BaseException] = []
         waits = dict.fromkeys([ref.name, *(t.name for t in self.targets)], 0.0)
 
+        def ask(engine: Engine, batch: Sequence[tuple[str, EvalParams]], with_bodies: bool) -> list[RawAnswer]:
+            t, c = time.perf_counter(), time.thread_time()
+            try:
+                return query_many_raw(engine, batch, bodies=with_bodies)
+            finally:
+                waits[engine.name] += max(0.0, (time.perf_counter() - t) - (time.thread_time() - c))
+
         def run_reference() -> None:
             try:
                 for k, chunk in enumerate(chunks):
-                    t, c = time.perf_counter(), time.thread_time()
-                    ref_chunks[k] = query_many_raw(ref, chunk)
-                    waits[ref.name] += max(0.0, (time.perf_counter() - t) - (time.thread_time() - c))
+                    ref_chunks[k] = ask(ref, chunk, bodies)
                     ready[k].set()
             except BaseException as e:  # noqa: BLE001 - re-raised in the worker's thread
                 failure.append(e)
@@ -337,20 +344,31 @@ class Pipeline:
         try:
             for k, chunk in enumerate(chunks):
                 ready[k].wait()
-                ref_answers = ref_chunks[k]
-                if ref_answers is None:
+                if ref_chunks[k] is None:
                     break
                 for tgt in self.targets:
-                    skips = [a.digest for a in ref_answers] if skip else None
-                    t, c = time.perf_counter(), time.thread_time()
-                    out[tgt.name].extend(query_many_raw(tgt, chunk, skips))
-                    waits[tgt.name] += max(0.0, (time.perf_counter() - t) - (time.thread_time() - c))
+                    out[tgt.name].extend(ask(tgt, chunk, bodies))
         finally:
             if overlap:
                 thread.join()
         if failure:
             raise failure[0]
         out[ref.name] = [a for ch in ref_chunks if ch is not None for a in ch]
+        # Second phase: bodies for the queries whose digests differ.
+        engines = [ref, *self.targets]
+        differ = [
+            i
+            for i in range(len(items))
+            if any(
+                out[ref.name][i].digest is None or out[ref.name][i].digest != out[t.name][i].digest
+                for t in self.targets
+            )
+        ]
+        for e in engines:
+            again = [i for i in differ if out[e.name][i].bodiless]
+            if again:
+                for i, a in zip(again, ask(e, [items[i] for i in again], True), strict=True):
+                    out[e.name][i] = a
         return out, waits
 
     def _judge(self, case: Case, ref: Result, tgt: Result) -> list[Verdict]:

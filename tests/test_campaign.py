@@ -185,15 +185,13 @@ def test_resume_after_interrupt_gives_the_same_cases_as_one_run(tmp_path: Path) 
 
 class _DigestEngine:
     """A fake engine whose answer to query ``q<i>`` has digest ``d<i>`` (the target's
-    differs for odd i); it records the skip digests it was given."""
+    differs for odd i); asked without bodies it answers digest-only (bodiless) answers,
+    and it records what it was asked."""
 
     def __init__(self, name: str, fail_at: int | None = None) -> None:
-        from promfuzz.engines.base import RawAnswer
-
         self.name = name
         self.fail_at = fail_at
-        self.skips: list[str | None] = []
-        self._raw = RawAnswer
+        self.asked: list[tuple[str, bool]] = []
 
     def versions(self) -> dict[str, str]:
         return {"fake": "v0"}
@@ -204,22 +202,24 @@ class _DigestEngine:
     def close(self) -> None:
         pass
 
-    def query_many_raw(self, items, timeout_s=None, skip_digests=None):  # type: ignore[no-untyped-def]
+    def query_many_raw(self, items, timeout_s=None, skip_digests=None, bodies=True):  # type: ignore[no-untyped-def]
+        from promfuzz.engines.base import RawAnswer
         from promfuzz.model import EngineStats, Result
 
         out = []
-        for k, (q, _p) in enumerate(items):
+        for q, _p in items:
             i = int(q[1:])
             if i == self.fail_at:
                 raise RuntimeError(f"{self.name} failed at {q}")
+            self.asked.append((q, bodies))
             digest = f"d{i}" if self.name == "ref" or i % 2 == 0 else f"x{i}"
-            self.skips.append(skip_digests[k] if skip_digests is not None else None)
-            res = Result.failure(self.name, "error", "bad_data", q)
-            out.append(self._raw(digest, EngineStats(wall_ns=1000), lambda r=res: r))
+            res = Result.failure(self.name, "error", "bad_data", f"{q} {'body' if bodies else 'asked again'}")
+            out.append(RawAnswer(digest if not bodies else "json-" + digest, EngineStats(wall_ns=1000),
+                                 lambda r=res: r, bodiless=not bodies))
         return out
 
 
-def test_targets_answer_in_order_with_the_reference_digests_of_each_chunk() -> None:
+def test_digests_first_then_bodies_only_for_the_answers_that_differ() -> None:
     from promfuzz.model import EvalParams
     from promfuzz.pipeline import PIPELINE_CHUNK, Pipeline
 
@@ -229,10 +229,15 @@ def test_targets_answer_in_order_with_the_reference_digests_of_each_chunk() -> N
     n = PIPELINE_CHUNK * 2 + 7
     items = [(f"q{i}", EvalParams.instant(0)) for i in range(n)]
     answers, waits = p._answers(items)
-    assert [a.digest for a in answers["ref"]] == [f"d{i}" for i in range(n)]
-    assert [a.digest for a in answers["tgt"]] == [f"d{i}" if i % 2 == 0 else f"x{i}" for i in range(n)]
-    assert [a.result().error.message for a in answers["tgt"]] == [f"q{i}" for i in range(n)]  # type: ignore[union-attr]
-    assert engines["tgt"].skips == [f"d{i}" for i in range(n)]
+    odd = [f"q{i}" for i in range(1, n, 2)]
+    for name, e in engines.items():
+        # Every query once without bodies, in order; then the differing ones with bodies.
+        assert e.asked == [(f"q{i}", False) for i in range(n)] + [(q, True) for q in odd], name
+        got = [a.result().error.message for a in answers[name]]  # type: ignore[union-attr]
+        assert got == [f"q{i} {'body' if i % 2 else 'asked again'}" for i in range(n)]
+    assert [a.bodiless for a in answers["tgt"]] == [i % 2 == 0 for i in range(n)]
+    # Equal first-phase digests stay equal (judged without a body); bodies decide the rest.
+    assert all(answers["ref"][i].digest == answers["tgt"][i].digest for i in range(0, n, 2))
     assert set(waits) == {"ref", "tgt"} and all(v >= 0 for v in waits.values())
 
 
@@ -247,4 +252,4 @@ def test_a_reference_failure_in_its_thread_reaches_the_worker() -> None:
     with pytest.raises(RuntimeError, match=f"ref failed at q{PIPELINE_CHUNK + 3}$"):
         p._answers(items)
     # The target answered the chunk the reference finished, and nothing after it.
-    assert len(engines["tgt"].skips) == PIPELINE_CHUNK
+    assert len(engines["tgt"].asked) == PIPELINE_CHUNK

@@ -62,6 +62,9 @@ type QueryRequest struct {
 	// Range is set by the /api/v1/query_range handler; batch queries are range queries
 	// when they have a start.
 	Range bool `json:"-"`
+	// DigestOnly (batches with "bodies":"none") hashes the result instead of encoding it:
+	// the answer carries its digest and no body.
+	DigestOnly bool `json:"-"`
 }
 
 // HostStats is the hostStats object of every query answer.
@@ -79,10 +82,12 @@ type answer struct {
 	errorType string
 	err       string
 	result    *bytes.Buffer // data.result JSON
-	resType   string
-	warnings  []string
-	infos     []string
-	stats     HostStats
+	// resultDigest replaces result for DigestOnly requests (valueDigest of the value).
+	resultDigest []byte
+	resType      string
+	warnings     []string
+	infos        []string
+	stats        HostStats
 }
 
 func (a *answer) status() int { return httpStatus(a.errorType) }
@@ -109,8 +114,13 @@ func (a *answer) encodeEnvelope(w *bytes.Buffer) [12]byte {
 	} else {
 		w.WriteString(`{"status":"success","data":{"resultType":`)
 		writeJSONString(w, a.resType)
-		w.WriteString(`,"result":`)
-		w.Write(a.result.Bytes())
+		if a.resultDigest != nil {
+			// Never sent: the digest of a DigestOnly answer covers this stand-in.
+			fmt.Fprintf(w, `,"resultDigest":"%x"`, a.resultDigest)
+		} else {
+			w.WriteString(`,"result":`)
+			w.Write(a.result.Bytes())
+		}
 		w.WriteByte('}')
 		writeStringList(w, "warnings", a.warnings)
 		writeStringList(w, "infos", a.infos)
@@ -127,15 +137,16 @@ func (a *answer) encodeStats(w *bytes.Buffer, digest [12]byte) {
 }
 
 // encodeLine writes one answer of a "lines" batch: the hostStats object, a tab, the
-// envelope (without hostStats; omitted when its digest is skipDigest) and a newline.
-// JSON escapes every control character, so neither part holds a raw tab or newline.
-func (a *answer) encodeLine(w *bytes.Buffer, skipDigest string) {
+// envelope (without hostStats; omitted with noBody or when its digest is skipDigest) and
+// a newline. JSON escapes every control character, so neither part holds a raw tab or
+// newline.
+func (a *answer) encodeLine(w *bytes.Buffer, skipDigest string, noBody bool) {
 	var env bytes.Buffer
 	digest := a.encodeEnvelope(&env)
 	env.WriteByte('}')
 	a.encodeStats(w, digest)
 	w.WriteByte('\t')
-	if skipDigest == "" || skipDigest != fmt.Sprintf("%x", digest[:]) {
+	if !noBody && (skipDigest == "" || skipDigest != fmt.Sprintf("%x", digest[:])) {
 		w.Write(env.Bytes())
 	}
 	w.WriteByte('\n')
@@ -303,8 +314,14 @@ func prepareAndRun(ctx context.Context, eng *Engine, st *store, req QueryRequest
 			a.stats.Samples = s.Samples.TotalSamples
 		}
 		a.warnings, a.infos = splitAnnotations(res.Warnings, req.Query)
-		a.result = &bytes.Buffer{}
-		a.resType = writeValue(a.result, res.Value, full)
+		if req.DigestOnly {
+			d := valueDigest(res.Value)
+			a.resultDigest = d[:]
+			a.resType = string(res.Value.Type())
+		} else {
+			a.result = &bytes.Buffer{}
+			a.resType = writeValue(a.result, res.Value, full)
+		}
 	}()
 	if a.stats.EngineNs == 0 {
 		a.stats.EngineNs = time.Since(engineStart).Nanoseconds()

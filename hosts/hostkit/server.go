@@ -281,6 +281,10 @@ type batchRequest struct {
 	// equals its entry is sent without the envelope (the client already holds those
 	// bytes, e.g. from the reference engine).
 	SkipDigests []string `json:"skipDigests"`
+	// Bodies "none" (lines format only): no envelopes at all; each answer's digest comes
+	// from its value without JSON encoding (valueDigest), so it is comparable only with
+	// digests of other "none" answers. A client asks again for the bodies it needs.
+	Bodies string `json:"bodies"`
 }
 
 func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
@@ -297,6 +301,10 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrBadData, fmt.Sprintf("batch format %q: expected \"lines\" or none", req.Format))
 		return
 	}
+	if req.Bodies != "" && (req.Bodies != "none" || req.Format != "lines") {
+		writeError(w, ErrBadData, fmt.Sprintf("batch bodies %q: expected \"none\" (with format \"lines\") or nothing", req.Bodies))
+		return
+	}
 	if req.SkipDigests != nil && (req.Format != "lines" || len(req.SkipDigests) != len(req.Queries)) {
 		writeError(w, ErrBadData, "skipDigests needs format \"lines\" and one entry per query")
 		return
@@ -309,7 +317,8 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 			if req.SkipDigests != nil {
 				skip = req.SkipDigests[i]
 			}
-			s.run(req.Engine, q, full).encodeLine(&buf, skip)
+			q.DigestOnly = req.Bodies == "none"
+			s.run(req.Engine, q, full).encodeLine(&buf, skip, q.DigestOnly)
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write(buf.Bytes())

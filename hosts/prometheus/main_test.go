@@ -396,6 +396,48 @@ func TestBatchLinesFormatSkipsKnownDigests(t *testing.T) {
 	}
 }
 
+// "bodies":"none" answers digests only: equal for the same answer, different for another,
+// and no envelope ever; the range checks still answer as errors (with digests).
+func TestBatchWithoutBodiesDigestsValues(t *testing.T) {
+	base := loaded(t)
+	batch := func(queries string) []string {
+		t.Helper()
+		code, body := post(t, base+"/api/v1/batch", "application/json",
+			`{"engine":"prometheus","format":"lines","bodies":"none","histograms":"full","queries":`+queries+`}`)
+		if code != 200 {
+			t.Fatalf("batch: %d %s", code, body)
+		}
+		var digests []string
+		for _, l := range strings.Split(strings.TrimSuffix(body, "\n"), "\n") {
+			st, env, ok := strings.Cut(l, "\t")
+			var hs struct {
+				Digest string `json:"digest"`
+			}
+			if err := json.Unmarshal([]byte(st), &hs); !ok || err != nil || len(hs.Digest) != 24 || env != "" {
+				t.Fatalf("bad line %q: %v", l, err)
+			}
+			digests = append(digests, hs.Digest)
+		}
+		return digests
+	}
+	d := batch(`[{"query":"up","time":"60"},{"query":"up","time":"60"},{"query":"up","time":"120"},` +
+		`{"query":"hist","time":"0"},{"query":"hist","time":"60"},{"query":"sum(","time":"0"},` +
+		`{"query":"metric_total","start":"0","end":"120","step":"60"},{"query":"metric_total","start":"0","end":"120","step":"30"}]`)
+	if len(d) != 8 || d[0] != d[1] {
+		t.Fatalf("the same query must give the same digest: %v", d)
+	}
+	seen := map[string]int{}
+	for i, x := range d[1:] {
+		if j, dup := seen[x]; dup {
+			t.Errorf("answers %d and %d differ but share digest %s", j+1, i+1, x)
+		}
+		seen[x] = i
+	}
+	if code, body := post(t, base+"/api/v1/batch", "application/json", `{"engine":"prometheus","bodies":"none","queries":[]}`); code != 400 {
+		t.Errorf("bodies none without the lines format: %d %s", code, body)
+	}
+}
+
 // panicEngine is a test-only engine whose queries panic when executed.
 type panicEngine struct{}
 

@@ -120,11 +120,16 @@ class RawAnswer:
     them equal without decoding either. ``stats`` is always available.
     """
 
-    __slots__ = ("digest", "stats", "_decode", "_result")
+    __slots__ = ("digest", "stats", "bodiless", "_decode", "_result")
 
-    def __init__(self, digest: str | None, stats: EngineStats, decode: Callable[[], Result]) -> None:
+    def __init__(
+        self, digest: str | None, stats: EngineStats, decode: Callable[[], Result], bodiless: bool = False
+    ) -> None:
         self.digest = digest
         self.stats = stats
+        self.bodiless = bodiless
+        """The engine sent only the digest (asked with ``bodies=False``): :meth:`result`
+        has to ask the engine again."""
         self._decode = decode
         self._result: Result | None = None
 
@@ -158,10 +163,12 @@ class EngineBase:
         items: Sequence[tuple[str, EvalParams]],
         timeout_s: float | None = None,
         skip_digests: Sequence[str | None] | None = None,
+        bodies: bool = True,
     ) -> list[RawAnswer]:
         """Like :meth:`query_many`, but decoding may be deferred (see :class:`RawAnswer`).
         ``skip_digests`` lets an engine that gives digests leave out bodies the caller
-        already holds; engines without digests ignore it."""
+        already holds; ``bodies=False`` lets it send digests only. Engines without
+        digests ignore both."""
         return [RawAnswer.of(r) for r in self.query_many(items, timeout_s)]
 
     def close(self) -> None:

@@ -522,24 +522,30 @@ class HostEngine(EngineBase):
         items: Sequence[tuple[str, EvalParams]],
         timeout_s: float | None = None,
         skip_digests: Sequence[str | None] | None = None,
+        bodies: bool = True,
     ) -> list[RawAnswer]:
         """Batched queries whose answers are decoded only when asked (``RawAnswer.result``).
 
         ``skip_digests`` (aligned with ``items``): an answer whose digest equals its entry
-        comes back without its body, because the caller already holds identical bytes
-        (the campaign passes the reference engine's digests to each target). Asking such
-        an answer for its result runs that one query again."""
+        comes back without its body, because the caller already holds identical bytes.
+        ``bodies=False``: every answer comes as a digest of its value only (never JSON
+        encoded in the host; comparable with other ``bodies=False`` digests only) and is
+        ``bodiless``. Asking a left-out answer for its result runs that one query again."""
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
         if skip_digests is not None and len(skip_digests) != len(items):
             raise ValueError(f"skip_digests has {len(skip_digests)} entries for {len(items)} queries")
         out: list[RawAnswer] = []
         for i in range(0, len(items), self.batch_size):
             skips = skip_digests[i : i + self.batch_size] if skip_digests is not None else None
-            out.extend(self._batch(items[i : i + self.batch_size], timeout, skips))
+            out.extend(self._batch(items[i : i + self.batch_size], timeout, skips, bodies))
         return out
 
     def _batch(
-        self, chunk: Sequence[tuple[str, EvalParams]], timeout: float, skips: Sequence[str | None] | None
+        self,
+        chunk: Sequence[tuple[str, EvalParams]],
+        timeout: float,
+        skips: Sequence[str | None] | None,
+        bodies: bool = True,
     ) -> list[RawAnswer]:
         failed = self._prepare()
         if failed is not None:
@@ -552,6 +558,8 @@ class HostEngine(EngineBase):
             body["histograms"] = "full"
         if skips is not None:
             body["skipDigests"] = [d or "" for d in skips]
+        if not bodies:
+            body["bodies"] = "none"
         try:
             r = self.process.request(
                 "POST",
@@ -567,12 +575,17 @@ class HostEngine(EngineBase):
             lines = r.content.split(b"\n")
             if r.status_code != 200 or len(lines) != len(chunk) + 1 or lines[-1]:
                 raise ValueError(f"HTTP {r.status_code}, {len(lines) - 1} answer lines for {len(chunk)} queries")
-            return [self._raw_line(line, text, params, timeout) for line, (text, params) in zip(lines[:-1], chunk, strict=True)]
+            return [
+                self._raw_line(line, text, params, timeout, bodiless=not bodies)
+                for line, (text, params) in zip(lines[:-1], chunk, strict=True)
+            ]
         except (ValueError, KeyError, TypeError) as e:
             msg = f"bad /api/v1/batch answer ({e}): {r.text[:300]}"
             return [RawAnswer.of(Result.failure(self.name, "engine_failure", "bad_response", msg))] * len(chunk)
 
-    def _raw_line(self, line: bytes, text: str, params: EvalParams, timeout: float) -> RawAnswer:
+    def _raw_line(
+        self, line: bytes, text: str, params: EvalParams, timeout: float, bodiless: bool = False
+    ) -> RawAnswer:
         stats_part, tab, env_part = line.partition(b"\t")
         hs = json.loads(stats_part)
         if not tab or not isinstance(hs, dict):
@@ -592,7 +605,7 @@ class HostEngine(EngineBase):
             except ValueError as e:
                 return Result.failure(self.name, "engine_failure", "bad_response", str(e))
 
-        return RawAnswer(digest if isinstance(digest, str) else None, stats, decode)
+        return RawAnswer(digest if isinstance(digest, str) else None, stats, decode, bodiless=bodiless)
 
     def versions(self) -> dict[str, str]:
         info = self.process.ready
