@@ -202,7 +202,7 @@ class _DigestEngine:
     def close(self) -> None:
         pass
 
-    def query_many_raw(self, items, timeout_s=None, skip_digests=None, bodies=True):  # type: ignore[no-untyped-def]
+    def query_many_raw(self, items, timeout_s=None, bodies=True):  # type: ignore[no-untyped-def]
         from promfuzz.engines.base import RawAnswer
         from promfuzz.model import EngineStats, Result
 

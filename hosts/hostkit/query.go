@@ -137,16 +137,15 @@ func (a *answer) encodeStats(w *bytes.Buffer, digest [12]byte) {
 }
 
 // encodeLine writes one answer of a "lines" batch: the hostStats object, a tab, the
-// envelope (without hostStats; omitted with noBody or when its digest is skipDigest) and
-// a newline. JSON escapes every control character, so neither part holds a raw tab or
-// newline.
-func (a *answer) encodeLine(w *bytes.Buffer, skipDigest string, noBody bool) {
+// envelope (without hostStats; omitted with noBody) and a newline. JSON escapes every
+// control character, so neither part holds a raw tab or newline.
+func (a *answer) encodeLine(w *bytes.Buffer, noBody bool) {
 	var env bytes.Buffer
 	digest := a.encodeEnvelope(&env)
 	env.WriteByte('}')
 	a.encodeStats(w, digest)
 	w.WriteByte('\t')
-	if !noBody && (skipDigest == "" || skipDigest != fmt.Sprintf("%x", digest[:])) {
+	if !noBody {
 		w.Write(env.Bytes())
 	}
 	w.WriteByte('\n')

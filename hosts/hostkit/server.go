@@ -277,10 +277,6 @@ type batchRequest struct {
 	// Format "lines" answers one line per query (hostStats, a tab, the envelope) instead
 	// of one JSON document, so a client decodes only the envelopes it needs.
 	Format string `json:"format"`
-	// SkipDigests (lines format only), aligned with Queries: an answer whose digest
-	// equals its entry is sent without the envelope (the client already holds those
-	// bytes, e.g. from the reference engine).
-	SkipDigests []string `json:"skipDigests"`
 	// Bodies "none" (lines format only): no envelopes at all; each answer's digest comes
 	// from its value without JSON encoding (valueDigest), so it is comparable only with
 	// digests of other "none" answers. A client asks again for the bodies it needs.
@@ -305,20 +301,12 @@ func (s *Server) handleBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ErrBadData, fmt.Sprintf("batch bodies %q: expected \"none\" (with format \"lines\") or nothing", req.Bodies))
 		return
 	}
-	if req.SkipDigests != nil && (req.Format != "lines" || len(req.SkipDigests) != len(req.Queries)) {
-		writeError(w, ErrBadData, "skipDigests needs format \"lines\" and one entry per query")
-		return
-	}
 	full := req.Histograms == "full"
 	var buf bytes.Buffer
 	if req.Format == "lines" {
-		for i, q := range req.Queries {
-			skip := ""
-			if req.SkipDigests != nil {
-				skip = req.SkipDigests[i]
-			}
+		for _, q := range req.Queries {
 			q.DigestOnly = req.Bodies == "none"
-			s.run(req.Engine, q, full).encodeLine(&buf, skip, q.DigestOnly)
+			s.run(req.Engine, q, full).encodeLine(&buf, q.DigestOnly)
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write(buf.Bytes())

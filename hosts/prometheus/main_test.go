@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -325,9 +324,8 @@ func TestBatchAnswersInOrder(t *testing.T) {
 }
 
 // The "lines" format answers one line per query, hostStats then a tab then the envelope
-// (the same bytes as the JSON format's), and leaves out envelopes whose digest the client
-// passed in skipDigests.
-func TestBatchLinesFormatSkipsKnownDigests(t *testing.T) {
+// (the same bytes as the JSON format's, and the same digest).
+func TestBatchLinesFormatCarriesTheJSONFormatsEnvelopes(t *testing.T) {
 	base := loaded(t)
 	queries := `[{"query":"up","time":"60"},{"query":"sum(","time":"0"},{"query":"metric_total","start":"0","end":"120","step":"60"}]`
 	parse := func(body string) (stats []hostkit.HostStats, envs []string) {
@@ -365,34 +363,19 @@ func TestBatchLinesFormatSkipsKnownDigests(t *testing.T) {
 	if err := json.Unmarshal([]byte(old), &out); code != 200 || err != nil || len(out.Results) != 3 {
 		t.Fatalf("json batch: %d %s", code, old)
 	}
-	digests := make([]string, 3)
 	for i, e := range envs {
 		d, env, _ := strings.Cut(e, " ")
-		digests[i] = d
 		if want := envelope(t, string(out.Results[i])); env != want {
 			t.Errorf("line %d envelope:\n got %s\nwant %s", i, env, want)
 		}
-	}
-	// Skip the first and third answers by digest; a wrong digest does not skip.
-	req := fmt.Sprintf(`{"engine":"prometheus","format":"lines","skipDigests":[%q,"000000000000000000000000",%q],"queries":%s}`,
-		digests[0], digests[2], queries)
-	code, body = post(t, base+"/api/v1/batch", "application/json", req)
-	if code != 200 {
-		t.Fatalf("batch: %d %s", code, body)
-	}
-	_, skipped := parse(body)
-	for i, e := range skipped {
-		d, env, _ := strings.Cut(e, " ")
-		if d != digests[i] {
-			t.Errorf("answer %d digest %s, want %s", i, d, digests[i])
+		var jsonAnswer struct {
+			HostStats struct {
+				Digest string `json:"digest"`
+			} `json:"hostStats"`
 		}
-		if (env == "") != (i != 1) {
-			t.Errorf("answer %d: envelope %q (skipped must be exactly 0 and 2)", i, env)
+		if err := json.Unmarshal(out.Results[i], &jsonAnswer); err != nil || jsonAnswer.HostStats.Digest != d {
+			t.Errorf("line %d digest %s, JSON format's %s (%v)", i, d, jsonAnswer.HostStats.Digest, err)
 		}
-	}
-	// skipDigests needs the lines format and one entry per query.
-	if code, body := post(t, base+"/api/v1/batch", "application/json", `{"engine":"prometheus","skipDigests":[""],"queries":[{"query":"up","time":"0"}]}`); code != 400 {
-		t.Errorf("skipDigests without lines format: %d %s", code, body)
 	}
 }
 

@@ -162,13 +162,11 @@ class EngineBase:
         self,
         items: Sequence[tuple[str, EvalParams]],
         timeout_s: float | None = None,
-        skip_digests: Sequence[str | None] | None = None,
         bodies: bool = True,
     ) -> list[RawAnswer]:
         """Like :meth:`query_many`, but decoding may be deferred (see :class:`RawAnswer`).
-        ``skip_digests`` lets an engine that gives digests leave out bodies the caller
-        already holds; ``bodies=False`` lets it send digests only. Engines without
-        digests ignore both."""
+        ``bodies=False`` lets an engine that gives digests send digests only; engines
+        without digests ignore it."""
         return [RawAnswer.of(r) for r in self.query_many(items, timeout_s)]
 
     def close(self) -> None:

@@ -521,30 +521,23 @@ class HostEngine(EngineBase):
         self,
         items: Sequence[tuple[str, EvalParams]],
         timeout_s: float | None = None,
-        skip_digests: Sequence[str | None] | None = None,
         bodies: bool = True,
     ) -> list[RawAnswer]:
         """Batched queries whose answers are decoded only when asked (``RawAnswer.result``).
 
-        ``skip_digests`` (aligned with ``items``): an answer whose digest equals its entry
-        comes back without its body, because the caller already holds identical bytes.
         ``bodies=False``: every answer comes as a digest of its value only (never JSON
         encoded in the host; comparable with other ``bodies=False`` digests only) and is
-        ``bodiless``. Asking a left-out answer for its result runs that one query again."""
+        ``bodiless``. Asking a bodiless answer for its result runs that one query again."""
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
-        if skip_digests is not None and len(skip_digests) != len(items):
-            raise ValueError(f"skip_digests has {len(skip_digests)} entries for {len(items)} queries")
         out: list[RawAnswer] = []
         for i in range(0, len(items), self.batch_size):
-            skips = skip_digests[i : i + self.batch_size] if skip_digests is not None else None
-            out.extend(self._batch(items[i : i + self.batch_size], timeout, skips, bodies))
+            out.extend(self._batch(items[i : i + self.batch_size], timeout, bodies))
         return out
 
     def _batch(
         self,
         chunk: Sequence[tuple[str, EvalParams]],
         timeout: float,
-        skips: Sequence[str | None] | None,
         bodies: bool = True,
     ) -> list[RawAnswer]:
         failed = self._prepare()
@@ -556,8 +549,6 @@ class HostEngine(EngineBase):
         body: dict[str, Any] = {"engine": self.engine_name, "queries": queries, "format": "lines"}
         if self.full_histograms:
             body["histograms"] = "full"
-        if skips is not None:
-            body["skipDigests"] = [d or "" for d in skips]
         if not bodies:
             body["bodies"] = "none"
         try:
@@ -594,7 +585,7 @@ class HostEngine(EngineBase):
         digest = hs.get("digest")
 
         def decode() -> Result:
-            if not env_part:  # left out as identical to what the caller holds: ask again
+            if not env_part:  # a bodiless answer: ask again
                 return self.query(text, params, timeout)
             try:
                 env = json.loads(env_part)

@@ -92,34 +92,6 @@ def test_batch_equals_single_queries(prom: HostEngine) -> None:
     assert {r.outcome for r in batch} == {"ok", "error"}
 
 
-def test_skipped_digests_come_without_bodies_and_decode_by_asking_again(
-    prom: HostEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    items = [(q, EvalParams.instant(20_000)) for q in ("a", "b", "h", "nosuch(", "time()")]
-    items.append(("rate(b[1m])", EvalParams.range(0, 120_000, 15_000)))
-    full = prom.query_many_raw(items)
-    digests = [a.digest for a in full]
-    assert all(d and len(d) == 24 for d in digests) and len(set(digests)) == len(items)
-    # Skip the even ones; a wrong digest (index 1) and None (index 3) skip nothing.
-    skips: list[str | None] = [d if i % 2 == 0 else None for i, d in enumerate(digests)]
-    skips[1] = "0" * 24
-    asked_again: list[str] = []
-    real_query = prom.query
-
-    def spy(text: str, params: EvalParams, timeout_s: float | None = None) -> object:
-        asked_again.append(text)
-        return real_query(text, params, timeout_s)
-
-    monkeypatch.setattr(prom, "query", spy)
-    partial = prom.query_many_raw(items, skip_digests=skips)
-    assert [a.digest for a in partial] == digests
-    assert all(a.stats.engine_ns > 0 for a in partial)
-    assert [a.result() for a in partial] == [a.result() for a in full]
-    assert asked_again == [items[i][0] for i in (0, 2, 4)]
-    with pytest.raises(ValueError):
-        prom.query_many_raw(items, skip_digests=digests[:2])
-
-
 def test_digest_only_answers_match_for_equal_values_and_decode_by_asking_again(prom: HostEngine) -> None:
     items = [(q, EvalParams.instant(20_000)) for q in ("a", "a", "b", "h", "nosuch(", "a offset 0s")]
     items.append(("rate(b[1m])", EvalParams.range(0, 120_000, 15_000)))
