@@ -333,7 +333,12 @@ class Dataset:
         return Dataset.from_json_obj(obj, source)
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+        """SHA-256 of :meth:`to_json`, 16 hex digits; computed once per instance, like the JSON."""
+        fp: str | None = self.__dict__.get("_fingerprint")
+        if fp is None:
+            fp = hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+            object.__setattr__(self, "_fingerprint", fp)
+        return fp
 
     def storage_fingerprint(self) -> str:
         """Fingerprint of what a TSDB is expected to keep: like :meth:`fingerprint`, but a

@@ -22,7 +22,6 @@ host, the chunk is rerun one query at a time so only the culprit gets the failur
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import queue
@@ -415,10 +414,8 @@ class HostProcess:
 
 
 def dataset_body(dataset: Dataset) -> tuple[bytes, str]:
-    """The ``/load`` body and the dataset's fingerprint, serializing only once
-    (same value as :meth:`Dataset.fingerprint`)."""
-    body = dataset.to_json().encode()
-    return body, hashlib.sha256(body).hexdigest()[:16]
+    """The ``/load`` body and the dataset's fingerprint (both cached by the dataset)."""
+    return dataset.to_json().encode(), dataset.fingerprint()
 
 
 def _count(dataset: Dataset, histograms: bool) -> int:
