@@ -60,6 +60,7 @@ from promfuzz.promql import (
     Node,
     NumberLiteral,
     ParenExpr,
+    Position,
     StringLiteral,
     SubqueryExpr,
     UnaryExpr,
@@ -67,7 +68,8 @@ from promfuzz.promql import (
     VectorSelector,
     children,
     parse,
-    replace_children,
+    positions,
+    replace_at,
     to_text,
     value_type,
 )
@@ -217,34 +219,20 @@ class MutationContext:
 
 # --------------------------------------------------------------------------- tree sites
 
-Address = tuple[int, ...]
-
-
 @dataclass(frozen=True, slots=True)
 class _Site:
     node: Node
-    address: Address
+    address: Position
     parent: Node | None
 
 
 def _sites(root: Node) -> list[_Site]:
     out: list[_Site] = []
-    stack: list[_Site] = [_Site(root, (), None)]
-    while stack:
-        s = stack.pop()
-        out.append(s)
-        cs = children(s.node)
-        for i in range(len(cs) - 1, -1, -1):
-            stack.append(_Site(cs[i], s.address + (i,), s.node))
+    by_pos: dict[Position, Node] = {}
+    for pos, node in positions(root):
+        out.append(_Site(node, pos, by_pos[pos[:-1]] if pos else None))
+        by_pos[pos] = node
     return out
-
-
-def _replace_at(root: Node, address: Address, new: Node) -> Node:
-    if not address:
-        return new
-    cs = list(children(root))
-    cs[address[0]] = _replace_at(cs[address[0]], address[1:], new)
-    return replace_children(root, cs)
 
 
 def _pick(c: Choices, root: Expr, pred: Callable[[_Site], bool]) -> _Site | None:
@@ -508,7 +496,7 @@ def swap_function(node: Expr, ctx: MutationContext) -> Expr | None:
 
 
 def _sub(root: Expr, s: _Site, new: Node) -> Expr:
-    out = _replace_at(root, s.address, new)
+    out = replace_at(root, s.address, new)
     assert isinstance(out, Expr)
     return out
 

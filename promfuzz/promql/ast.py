@@ -390,6 +390,30 @@ def walk(node: Node) -> Iterator[tuple[Node, tuple[Node, ...]]]:
                 stack.append((c, sub))
 
 
+Position = tuple[int, ...]
+"""A node's place in a tree: the child indices (as :func:`children` lists them) from the root."""
+
+
+def positions(root: Node) -> Iterator[tuple[Position, Node]]:
+    """Every node with its position, pre-order (the root first, then children in source order)."""
+    stack: list[tuple[Position, Node]] = [((), root)]
+    while stack:
+        pos, node = stack.pop()
+        yield pos, node
+        cs = children(node)
+        for i in range(len(cs) - 1, -1, -1):
+            stack.append((pos + (i,), cs[i]))
+
+
+def replace_at(root: Node, pos: Position, new: Node) -> Node:
+    """A copy of ``root`` with the node at ``pos`` replaced by ``new``."""
+    if not pos:
+        return new
+    cs = list(children(root))
+    cs[pos[0]] = replace_at(cs[pos[0]], pos[1:], new)
+    return replace_children(root, cs)
+
+
 def transform(node: Node, fn: Callable[[Node], Node]) -> Node:
     """Rebuild the tree bottom-up, replacing every node ``n`` by ``fn(n)`` (children first)."""
     cs = children(node)

@@ -22,11 +22,14 @@ from promfuzz.promql.ast import (
     Node,
     NumberLiteral,
     ParenExpr,
+    Position,
     StringLiteral,
     SubqueryExpr,
     UnaryExpr,
     VectorSelector,
     children,
+    positions,
+    replace_at,
     replace_children,
     transform,
     value_type,
@@ -35,34 +38,12 @@ from promfuzz.promql.functions import PRECEDENCE, ValueType
 from promfuzz.promql.parser import parse, tokenize
 from promfuzz.promql.printer import to_text
 
-Position = tuple[int, ...]
-
-
-def positions(root: Node) -> Iterator[tuple[Position, Node]]:
-    """Every node with its position, pre-order (the root first, then children in source order)."""
-    stack: list[tuple[Position, Node]] = [((), root)]
-    while stack:
-        pos, node = stack.pop()
-        yield pos, node
-        cs = children(node)
-        for i in range(len(cs) - 1, -1, -1):
-            stack.append((pos + (i,), cs[i]))
-
 
 def node_at(root: Node, pos: Position) -> Node:
     node = root
     for i in pos:
         node = children(node)[i]
     return node
-
-
-def replace_at(root: Node, pos: Position, new: Node) -> Node:
-    """A copy of ``root`` with the node at ``pos`` replaced by ``new``."""
-    if not pos:
-        return new
-    cs = list(children(root))
-    cs[pos[0]] = replace_at(cs[pos[0]], pos[1:], new)
-    return replace_children(root, cs)
 
 
 def map_nodes(root: Node, fn: Callable[[Node], Node | None]) -> Iterator[Node]:
