@@ -150,7 +150,7 @@ def query_many_raw(
     an engine may send digests only (see HostEngine.query_many_raw)."""
     fn = getattr(engine, "query_many_raw", None)
     if fn is not None:
-        return list(fn(items) if bodies else fn(items, bodies=False))
+        return list(fn(items, bodies=bodies))
     return [RawAnswer.of(r) for r in engine.query_many(items)]
 
 
@@ -268,7 +268,7 @@ class Pipeline:
             for tgt_engine in self.targets:
                 tgt_a = answers[tgt_engine.name][i]
                 if ref_a.digest is not None and ref_a.digest == tgt_a.digest and self.performance is None:
-                    # Byte-identical answers: nothing any comparison rule could flag.
+                    # Equal digests, identical answers: nothing any comparison rule could flag.
                     verdicts = [Verdict.match(self.differential.name)]
                 else:
                     verdicts = self._judge(case, ref_a.result(), tgt_a.result())

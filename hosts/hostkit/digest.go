@@ -17,29 +17,50 @@ import (
 // histogram hints count here, not in JSON), which only costs a client a needless look.
 // Batches with "bodies":"none" use it, so answers a client will not read are never encoded.
 func valueDigest(v parser.Value) [32]byte {
-	b := make([]byte, 0, 4096)
-	u64 := func(x uint64) { b = binary.LittleEndian.AppendUint64(b, x) }
+	// Fed to the hash through a small buffer: a long range of many-bucket histograms is
+	// hundreds of MB of fields, which need not be held at once.
+	h := sha256.New()
+	b := make([]byte, 0, 64<<10)
+	u64 := func(x uint64) {
+		if len(b) > cap(b)-8 {
+			h.Write(b)
+			b = b[:0]
+		}
+		b = binary.LittleEndian.AppendUint64(b, x)
+	}
 	f64 := func(f float64) { u64(math.Float64bits(f)) }
-	str := func(s string) { u64(uint64(len(s))); b = append(b, s...) }
+	str := func(s string) {
+		u64(uint64(len(s)))
+		if len(s) > cap(b)-len(b) {
+			h.Write(b)
+			b = b[:0]
+			if len(s) > cap(b) {
+				h.Write([]byte(s))
+				return
+			}
+		}
+		b = append(b, s...)
+	}
+	tag := func(c byte) { u64(uint64(c)) }
 	lbls := func(l labels.Labels) {
 		u64(uint64(l.Len()))
 		l.Range(func(x labels.Label) { str(x.Name); str(x.Value) })
 	}
-	hist := func(h *histogram.FloatHistogram) {
-		u64(uint64(h.CounterResetHint))
-		u64(uint64(int64(h.Schema)))
-		f64(h.ZeroThreshold)
-		f64(h.ZeroCount)
-		f64(h.Count)
-		f64(h.Sum)
-		for _, spans := range [][]histogram.Span{h.PositiveSpans, h.NegativeSpans} {
+	hist := func(fh *histogram.FloatHistogram) {
+		u64(uint64(fh.CounterResetHint))
+		u64(uint64(int64(fh.Schema)))
+		f64(fh.ZeroThreshold)
+		f64(fh.ZeroCount)
+		f64(fh.Count)
+		f64(fh.Sum)
+		for _, spans := range [][]histogram.Span{fh.PositiveSpans, fh.NegativeSpans} {
 			u64(uint64(len(spans)))
 			for _, s := range spans {
 				u64(uint64(int64(s.Offset)))
 				u64(uint64(s.Length))
 			}
 		}
-		for _, fs := range [][]float64{h.PositiveBuckets, h.NegativeBuckets, h.CustomValues} {
+		for _, fs := range [][]float64{fh.PositiveBuckets, fh.NegativeBuckets, fh.CustomValues} {
 			u64(uint64(len(fs)))
 			for _, f := range fs {
 				f64(f)
@@ -48,20 +69,20 @@ func valueDigest(v parser.Value) [32]byte {
 	}
 	switch v := v.(type) {
 	case promql.Vector:
-		b = append(b, 'V')
+		tag('V')
 		for _, s := range v {
 			lbls(s.Metric)
 			u64(uint64(s.T))
 			if s.H == nil {
-				b = append(b, 'f')
+				tag('f')
 				f64(s.F)
 			} else {
-				b = append(b, 'h')
+				tag('h')
 				hist(s.H)
 			}
 		}
 	case promql.Matrix:
-		b = append(b, 'M')
+		tag('M')
 		for _, s := range v {
 			lbls(s.Metric)
 			u64(uint64(len(s.Floats)))
@@ -76,16 +97,19 @@ func valueDigest(v parser.Value) [32]byte {
 			}
 		}
 	case promql.Scalar:
-		b = append(b, 'S')
+		tag('S')
 		u64(uint64(v.T))
 		f64(v.V)
 	case promql.String:
-		b = append(b, 's')
+		tag('s')
 		u64(uint64(v.T))
 		str(v.V)
 	default:
-		b = append(b, '?')
+		tag('?')
 		str(v.String())
 	}
-	return sha256.Sum256(b)
+	h.Write(b)
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out
 }
