@@ -21,6 +21,7 @@ Rules live in TOML files (``promfuzz/oracles/known/<engine>.toml``, read with
     error_classes = ["execution"]             # the reference or target failed with one of these
     message_regex = "many-to-many"            # every difference's message matches (re.search)
     ref_regex = "^NaN"                        # every difference's reference side matches
+    ref_annotation_regex = "NaN observations" # one of the reference's warnings/infos matches
     max_rel_diff = 1e-11                      # every difference is a float difference this small
     label_diff_only = ["__name__"]            # missing and extra series pair up when these labels are dropped
     result_empty = true                       # both answers hold no series
@@ -29,7 +30,8 @@ Rules live in TOML files (``promfuzz/oracles/known/<engine>.toml``, read with
     version_max = "v3.2.0"                    # exclusive
 
 A comparison is explained when every one of its differences is explained by some rule
-whose case-level conditions (engines, features, error classes, versions, emptiness) hold.
+whose case-level conditions (engines, features, error classes, reference annotations,
+versions, emptiness) hold.
 A rule with a version range never matches an engine whose version is unknown.
 """
 
@@ -50,7 +52,8 @@ from promfuzz.oracles.compare import CATEGORIES, ERROR_CLASSES, Comparison, Diff
 
 _MATCH_KEYS: dict[str, type] = {
     "engines": list, "references": list, "features_any": list, "features_all": list, "categories": list,
-    "details": list, "error_classes": list, "message_regex": str, "ref_regex": str, "max_rel_diff": float,
+    "details": list, "error_classes": list, "message_regex": str, "ref_regex": str, "ref_annotation_regex": str,
+    "max_rel_diff": float,
     "label_diff_only": list, "result_empty": bool, "target_empty": bool, "version_min": str, "version_max": str,
 }
 _RULE_KEYS = {"id", "reason", "link", "effect", "match"}
@@ -73,6 +76,7 @@ class KnownDifference:
     error_classes: tuple[str, ...] = ()
     message_regex: re.Pattern[str] | None = None
     ref_regex: re.Pattern[str] | None = None
+    ref_annotation_regex: re.Pattern[str] | None = None
     max_rel_diff: float | None = None
     label_diff_only: tuple[str, ...] = ()
     result_empty: bool | None = None
@@ -101,6 +105,11 @@ class KnownDifference:
             {comparison.ref_error_class, comparison.tgt_error_class} & set(self.error_classes)
         ):
             return False
+        if self.ref_annotation_regex is not None:
+            ref = comparison.ref
+            notes = (*ref.warnings, *ref.infos) if ref is not None else ()
+            if not any(self.ref_annotation_regex.search(n) for n in notes):
+                return False
         if self.result_empty is not None:
             empty = _empty(comparison.ref) and _empty(comparison.tgt)
             if empty != self.result_empty:
@@ -210,7 +219,7 @@ def _parse_rule(raw: Any, source: str, index: int) -> KnownDifference:
     for cls in kw.get("error_classes", ()):
         if cls not in ERROR_CLASSES:
             raise _fail(source, label, f"unknown error class {cls!r} (expected one of {list(ERROR_CLASSES)})")
-    for key in ("message_regex", "ref_regex"):
+    for key in ("message_regex", "ref_regex", "ref_annotation_regex"):
         if key in kw:
             try:
                 kw[key] = re.compile(kw[key])
