@@ -193,12 +193,25 @@ def query_params(params: EvalParams, timeout_s: float) -> dict[str, str]:
         out = {
             "start": ms_to_api_time(params.start_ms),
             "end": ms_to_api_time(params.end_ms),
-            "step": ms_to_api_time(params.step_ms),
+            "step": format_step(params.step_ms),
         }
     else:
         out = {"time": ms_to_api_time(params.time_ms)}
     out["timeout"] = format_timeout(timeout_s)
     return out
+
+
+def format_step(step_ms: int) -> str:
+    """A range query's step, exact to the millisecond.
+
+    Whole seconds are sent as seconds (``"15"``); anything else as milliseconds
+    (``"32474ms"``). Not as float seconds: the Prometheus API (and the engine hosts, which
+    parse like it) turns ``"32.474"`` into ``32.474 * 1e9`` ns truncated, 32473999999 ns,
+    which the engine truncates again to a 32473 ms interval, so every step after the
+    first lands 1 ms early and drifts (found by the range_vs_instants oracle).
+    ``model.ParseDuration``, the API's fallback, reads ``"32474ms"`` exactly.
+    """
+    return str(step_ms // 1000) if step_ms % 1000 == 0 else f"{step_ms}ms"
 
 
 def format_timeout(timeout_s: float) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from promfuzz.model import Case, Result
+from promfuzz.model import Case, Histogram, Result
 from promfuzz.oracles._query import query_features
 from promfuzz.oracles.compare import ComparisonConfig, compare_results, error_class, error_kind
 from promfuzz.oracles.known import RuleSet
@@ -148,7 +148,8 @@ class DifferentialOracle:
         comparison = compare_results(case.query, case.params, ref, tgt, self.config)
         if comparison.equal:
             return Verdict.match(ORACLE, comparison.notes)
-        rules = self.rules.explain(comparison, features, tgt.engine, ref.engine, self.versions.get(tgt.engine))
+        rule_features = features | _data_features(case)
+        rules = self.rules.explain(comparison, rule_features, tgt.engine, ref.engine, self.versions.get(tgt.engine))
         category = comparison.primary_category or "unknown"
         if category == "annotations" and all(d.category == "annotations" for d in comparison.differences):
             # Only annotations differ: one bug per kind of annotation gained or lost.
@@ -174,3 +175,12 @@ class DifferentialOracle:
             notes=comparison.notes,
             data={"comparison": comparison},
         )
+
+
+def _data_features(case: Case) -> frozenset[str]:
+    """Features of the case's data that rules may match on (``data:histograms`` when
+    any sample is a native histogram). Not part of signatures: only for rules."""
+    for series in case.dataset.series:
+        if any(isinstance(s.v, Histogram) for s in series.samples):
+            return frozenset({"data:histograms"})
+    return frozenset()

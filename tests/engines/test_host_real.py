@@ -115,3 +115,16 @@ def test_registry_shares_one_process_per_host(real_binary: Callable[[str], Path]
         a.load(DS)
         assert b.load(DS).reused
         assert a.versions()["github.com/prometheus/prometheus"].startswith("v0.")
+
+
+@pytest.mark.parametrize("step_ms", [32_474, 1_001, 15_000, 7])
+def test_range_steps_are_exact_to_the_millisecond(prom: HostEngine, step_ms: int) -> None:
+    """A step such as 32.474 s sent as float seconds became a 32473 ms interval (the API's
+    float parse truncates); each point must sit at start + k * step, single and batched."""
+    start = 1_234
+    params = EvalParams.range(start, start + 10 * step_ms, step_ms)
+    want = [start + k * step_ms for k in range(11)]
+    single = prom.query("vector(1)", params)
+    (batched,) = prom.query_many([("vector(1)", params)])
+    for r in (single, batched):
+        assert r.ok and [p.t for p in r.series[0].points] == want

@@ -1,5 +1,5 @@
 """The rules for the older Prometheus engines (known/prometheus-forks.toml and the Thanos
-parser rule): each one explains the real divergence it was written from, replayed on the
+parser rule) and for the live server (known/prometheus.toml): each one explains the real divergence it was written from, replayed on the
 real hosts from its stored corpus case, and does not explain a near miss.
 
 A replay that turns into ``match`` means the fork was bumped past the upstream fix: the
@@ -47,12 +47,19 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
     "thanos-prometheus-monotonicity-info-detail": [(TP, "8cf2a9e6c62a9341")],
     "thanos-prometheus-anchored-smoothed-native-histograms": [(TP, "d0da8fb66871084c")],
     "thanos-older-parser-lacks-newer-syntax": [(TP, "1f0e3480d3ccc915")],
+    # known/prometheus.toml: a Prometheus bug seen between the host and the live server
+    "prometheus-histogram-equality-depends-on-chunk-layout": [
+        ("prometheus-live", "d4986672c9779fe4"), ("prometheus-live", "b04d6930a33fc32a")],
 }
-HOST_OF = {MP: "mimir", TP: "thanos"}
+
+
+def _binary(engine: str) -> str:
+    return "prometheus-server" if engine == "prometheus-live" else HOST_ENGINES[engine].binary
 
 
 def test_every_fork_rule_has_replayable_evidence() -> None:
-    ids = {r.id for r in load_rules_file(builtin_rules_dir() / "prometheus-forks.toml")}
+    ids = {r.id for name in ("prometheus-forks.toml", "prometheus.toml")
+           for r in load_rules_file(builtin_rules_dir() / name)}
     assert ids <= set(EVIDENCE), f"rules without a stored case: {sorted(ids - set(EVIDENCE))}"
     store = CorpusStore(ROOT / "corpus")
     for rid, cases in EVIDENCE.items():
@@ -71,7 +78,7 @@ def registry() -> Iterator[EngineRegistry]:
                          [(r, e, c) for r, cases in EVIDENCE.items() for e, c in cases])
 def test_rule_explains_its_real_divergence(registry: EngineRegistry, rule_id: str, engine: str, case_id: str) -> None:
     for name in ("prometheus", engine):
-        path = default_build_dir() / HOST_ENGINES[name].binary
+        path = default_build_dir() / _binary(name)
         if not path.is_file():
             pytest.skip(f"{path} is not built (run `make hosts`)")
     entry = CorpusStore(ROOT / "corpus").get(case_id)
@@ -158,6 +165,9 @@ NEAR_MISSES: dict[str, tuple[str, Result, Result]] = {
     "anchored-native-histograms-in-thanos-engine": _pair(
         "rate(x[1m] anchored)", vec(0, ({}, 1.0), engine="prometheus"),
         err("execution", "smoothed and anchored modifiers do not work with native histograms", engine="thanos")),
+    # changes() differs on float-only data: storage layout cannot explain that
+    "changes-without-histograms-on-live": _pair("changes(h[2m])", vec(0, ({}, 0.0), engine="prometheus"),
+                                                vec(0, ({}, 1.0), engine="prometheus-live")),
     # a parse failure of a query that uses nothing newer than Prometheus 3.8
     "parse-error-of-old-syntax": _pair(
         "rate(x[5m])", vec(0, ({}, 1.0), engine="prometheus"),
@@ -170,6 +180,17 @@ def test_near_miss_stays_a_divergence(name: str) -> None:
     query, ref, tgt = NEAR_MISSES[name]
     v = DifferentialOracle(rules=load_rules()).check(Case(Dataset(), query, P), ref, tgt)
     assert v.kind == "divergence", f"{name}: {v.kind} via {v.rules}"
+
+
+def test_histogram_data_is_what_makes_the_chunk_layout_rule_apply() -> None:
+    """The hit of the float near miss above: the same answers over native histogram data."""
+    from promfuzz.model import Histogram
+
+    h = Histogram(schema=0, count=2, sum=3, positive_spans=((0, 2),), positive_buckets=(1, 1))
+    data = Dataset.build([({"__name__": "h"}, [(0, h), (60_000, h)])])
+    ref, tgt = vec(0, ({}, 0.0), engine="prometheus"), vec(0, ({}, 1.0), engine="prometheus-live")
+    v = DifferentialOracle(rules=load_rules()).check(Case(data, "changes(h[2m])", P), ref, tgt)
+    assert v.kind == "expected" and v.rules == ("prometheus-histogram-equality-depends-on-chunk-layout",)
 
 
 def test_ref_annotation_condition_is_what_makes_the_nan_sum_rule_apply() -> None:
