@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -149,7 +150,13 @@ class DifferentialOracle:
         if comparison.equal:
             return Verdict.match(ORACLE, comparison.notes)
         rule_features = features | _data_features(case)
-        rules = self.rules.explain(comparison, rule_features, tgt.engine, ref.engine, self.versions.get(tgt.engine))
+        judged = comparison
+        if comparison.truncated and self.rules.rules:
+            # A rule must see every difference, not the first max_differences of them:
+            # compare again without the cap (only for divergent answers, so rarely).
+            judged = compare_results(case.query, case.params, ref, tgt,
+                                     replace(self.config, max_differences=_UNCAPPED))
+        rules = self.rules.explain(judged, rule_features, tgt.engine, ref.engine, self.versions.get(tgt.engine))
         category = comparison.primary_category or "unknown"
         if category == "annotations" and all(d.category == "annotations" for d in comparison.differences):
             # Only annotations differ: one bug per kind of annotation gained or lost.
@@ -177,10 +184,25 @@ class DifferentialOracle:
         )
 
 
+_UNCAPPED = 10_000_000
+
+
 def _data_features(case: Case) -> frozenset[str]:
-    """Features of the case's data that rules may match on (``data:histograms`` when
-    any sample is a native histogram). Not part of signatures: only for rules."""
+    """Features of the case's data and parameters that rules may match on; not part of
+    signatures. ``data:histograms``: a sample is a native histogram;
+    ``data:histogram_nan_sum``: a native histogram's sum is NaN (NaN observations);
+    ``params:unaligned_range``: a range query whose end is not start + k * step."""
+    out: set[str] = set()
     for series in case.dataset.series:
-        if any(isinstance(s.v, Histogram) for s in series.samples):
-            return frozenset({"data:histograms"})
-    return frozenset()
+        for s in series.samples:
+            if isinstance(s.v, Histogram):
+                out.add("data:histograms")
+                if s.v.sum != s.v.sum:
+                    out.add("data:histogram_nan_sum")
+                    break
+        if "data:histogram_nan_sum" in out:
+            break
+    p = case.params
+    if p.is_range and p.step_ms > 0 and (p.end_ms - p.start_ms) % p.step_ms:
+        out.add("params:unaligned_range")
+    return frozenset(out)

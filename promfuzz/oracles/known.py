@@ -16,7 +16,8 @@ Rules live in TOML files (``promfuzz/oracles/known/<engine>.toml``, read with
     references = ["prometheus*"]              # reference engine name globs
     features_any = ["op:+", "op:-"]           # query has at least one of these features
     features_all = ["fn:rate"]                # query has all of these
-                                              # (also "data:histograms": the case's data holds native histograms)
+                                              # (also case features: "data:histograms", "data:histogram_nan_sum",
+                                              # "params:unaligned_range"; see differential._data_features)
     categories = ["annotations"]              # every difference is of one of these categories
     details = ["warning_missing"]             # every difference's detail is one of these
     error_classes = ["execution"]             # the reference or target failed with one of these

@@ -25,21 +25,27 @@ MP, TP = "mimir-prometheus", "thanos-prometheus"
 
 # rule id -> the corpus cases (target engine, case id) it was written from
 EVIDENCE: dict[str, list[tuple[str, str]]] = {
-    "fork-quantile-inf-at-exact-rank": [(MP, "cfed29605fc49b6d"), (TP, "cfed29605fc49b6d")],
-    "fork-mad-over-time-nan": [(MP, "a165854bb73715b5"), (TP, "a165854bb73715b5")],
+    "fork-quantile-inf-at-exact-rank": [(MP, "cfed29605fc49b6d"), (TP, "cfed29605fc49b6d"),
+                                        (MP, "ddfff702f2180e0e"), (TP, "243af36af784352b")],
+    "fork-mad-over-time-nan": [(MP, "a165854bb73715b5"), (TP, "a165854bb73715b5"), (MP, "9034c4977213a18b")],
     "fork-rad-deg-intermediate-overflow": [(MP, "6ab527c2dfc7ac35"), (TP, "6ab527c2dfc7ac35")],
-    "fork-histogram-quantile-nan-sum": [(MP, "6ed4c07542c4a295"), (TP, "6ed4c07542c4a295")],
-    "fork-fill-modifiers-group-right": [(MP, "f22d0ed92e5047ae")],
-    "fork-fill-modifiers-group-left-range-points": [(MP, "0c626903d0ff5b43")],
+    "fork-histogram-quantile-nan-sum": [(MP, "6ed4c07542c4a295"), (TP, "6ed4c07542c4a295"), (MP, "99fcc1e288635284"),
+                                        (MP, "226469a98f2ac000"), (TP, "d54347f0df3edcae")],
+    "fork-fill-modifiers-group-right": [(MP, "f22d0ed92e5047ae"), (MP, "314f098a1d2cb142")],
+    "fork-fill-modifiers-group-left-range-points": [(MP, "0c626903d0ff5b43"), (MP, "f707b8f47a0255fa"),
+                                                    (MP, "8cc1b28ed068b5a5")],
     "fork-anchored-smoothed-empty-window-panic": [(MP, "09acd54323a45fd3"), (TP, "a4d466d60c9a1074")],
     "fork-at-modifier-empty-range-panic": [(TP, "96aa91007b0c4662")],
     "fork-range-function-same-labelset": [(MP, "8b6c6f0800e1ac5e"), (TP, "8b6c6f0800e1ac5e")],
-    "fork-subquery-at-in-non-step-invariant-call": [(MP, "dc4a15e605da5a57")],
+    "fork-subquery-at-in-non-step-invariant-call": [(MP, "dc4a15e605da5a57"), (MP, "cbf5ba16878d4083")],
     "fork-subquery-past-last-step": [(MP, "b39dbe4f8c638597")],
+    "fork-subquery-past-last-step-annotations": [(MP, "9ad96358dcd717e7"), (TP, "847abd967d1056da")],
+    "fork-ts-of-last-over-time-before-epoch": [(TP, "8ee9fb54240d7955")],
+    "thanos-prometheus-smoothed-counter-reset": [(TP, "b8f0b72dc85ed70c")],
     "fork-duration-keyword-subquery-lexing": [(MP, "cfbc685bcde827c7"), (TP, "cfbc685bcde827c7")],
     "fork-histogram-stats-mixed-schema-warning": [(MP, "daba45cf23d5897f"), (TP, "daba45cf23d5897f")],
-    "thanos-prometheus-info-without-identifying-labels": [(TP, "23919789ba892e81")],
-    "thanos-prometheus-many-to-one-filter-check": [(TP, "0eb7808b182a57ff")],
+    "thanos-prometheus-info-without-identifying-labels": [(TP, "23919789ba892e81"), (TP, "3e0c27e8d122344f")],
+    "thanos-prometheus-many-to-one-filter-check": [(TP, "0eb7808b182a57ff"), (TP, "df9c79636174ab0f")],
     "thanos-prometheus-rate-histogram-gauge-hint": [(TP, "cc2ad41ed407e85a")],
     "thanos-prometheus-anchored-changes-outside-range": [(TP, "f1b14a9f819d2a84")],
     "thanos-prometheus-smoothed-data-after-range": [(TP, "9a823a74b884c05e")],
@@ -112,8 +118,21 @@ NEAR_MISSES: dict[str, tuple[str, Result, Result]] = {
     # the same Inf-vs-NaN without quantile in the query
     "inf-vs-nan-without-quantile": _pair("max(x)", vec(0, ({}, INF), engine="prometheus"),
                                          vec(0, ({}, NAN), engine=MP)),
-    "mad-nan-vs-one": _pair("mad_over_time(x[1m])", vec(0, ({}, NAN), engine="prometheus"),
-                            vec(0, ({}, 1.0), engine=TP)),
+    # the reference is a number, not NaN
+    "mad-number-vs-number": _pair("mad_over_time(x[1m])", vec(0, ({}, 1.0), engine="prometheus"),
+                                  vec(0, ({}, 2.0), engine=TP)),
+    # a negative timestamp but the target is not 0
+    "ts-of-last-other-value": _pair("ts_of_last_over_time(x[1m:] offset 1h)", vec(0, ({}, -3600.0), engine="prometheus"),
+                                    vec(0, ({}, -3599.0), engine=TP)),
+    # extra annotations of a subquery, but not in a range query with an unaligned end
+    "subquery-extra-warning-not-unaligned": _pair(
+        "sum_over_time(rate(x[1m])[1m:1s])",
+        mat(({}, [(0, 1.0)]), engine="prometheus"),
+        Result(engine=MP, outcome="ok", value_type="matrix", series=mat(({}, [(0, 1.0)])).series,
+               warnings=("PromQL warning: encountered a mix of histograms and floats for metric name \"x\"",))),
+    # smoothed value difference in the mimir fork (3.10's fix is in it)
+    "smoothed-value-in-mimir-fork": _pair("rate(x[1s] smoothed)", vec(0, ({}, 0.0), engine="prometheus"),
+                                          vec(0, ({}, 1.0), engine=MP)),
     "deg-off-by-ten-percent": _pair("deg(x)", vec(0, ({}, 1.0), engine="prometheus"), vec(0, ({}, 1.1), engine=MP)),
     "deg-rounding-in-mqe": _pair("tan(deg(x))", vec(0, ({}, 0.9610050193606431), engine="prometheus"),
                                  vec(0, ({}, 0.9610050195845715), engine="mqe")),
@@ -193,10 +212,34 @@ def test_histogram_data_is_what_makes_the_chunk_layout_rule_apply() -> None:
     assert v.kind == "expected" and v.rules == ("prometheus-histogram-equality-depends-on-chunk-layout",)
 
 
-def test_ref_annotation_condition_is_what_makes_the_nan_sum_rule_apply() -> None:
-    """The hit of the near miss above: the same values with the reference's NaN-observations info."""
-    info = "PromQL info: input to histogram_quantile has NaN observations, result is skewed higher (1:1)"
-    ref = vec(0, ({}, 0.0), engine="prometheus", infos=[info])
-    tgt = vec(0, ({}, 0.001), engine=MP, infos=[info])
-    v = DifferentialOracle(rules=load_rules()).check(Case(Dataset(), "histogram_quantile(0, x)", P), ref, tgt)
+def test_nan_sum_data_is_what_makes_the_nan_sum_rule_apply() -> None:
+    """The hit of the near miss hq-without-nan-observations: the same values over a histogram with a NaN sum."""
+    from promfuzz.model import Histogram
+
+    h = Histogram(schema=0, count=2, sum=NAN, positive_spans=((0, 2),), positive_buckets=(1, 1))
+    data = Dataset.build([({"__name__": "x"}, [(0, h)])])
+    ref, tgt = vec(0, ({}, 0.0), engine="prometheus"), vec(0, ({}, 0.001), engine=MP)
+    v = DifferentialOracle(rules=load_rules()).check(Case(data, "histogram_quantile(0, x)", P), ref, tgt)
     assert v.kind == "expected" and v.rules == ("fork-histogram-quantile-nan-sum",)
+
+
+def test_ref_annotation_condition_is_what_makes_the_mixed_schema_rule_apply() -> None:
+    """The hit of the near miss histogram-sum-extra-without-warning: the reference warned."""
+    warn = 'PromQL warning: vector contains a mix of histograms with exponential and custom buckets schemas for metric name "up" (1:15)'
+    ref, tgt = vec(0, engine="prometheus", warnings=[warn]), vec(0, ({}, 6602.5), engine=TP)
+    v = DifferentialOracle(rules=load_rules()).check(Case(Dataset(), "histogram_sum(avg(up))", P), ref, tgt)
+    assert v.kind == "expected" and v.rules == ("fork-histogram-stats-mixed-schema-warning",)
+
+
+def test_rules_see_every_difference_beyond_the_listing_cap() -> None:
+    """A comparison lists at most 100 differences; rules are judged on all of them."""
+    many = [({"i": str(i)}, NAN) for i in range(150)]
+    ref = vec(0, *many, engine="prometheus")
+    oracle = DifferentialOracle(rules=load_rules())
+    case = Case(Dataset(), "mad_over_time(x[1h])", P)
+    v = oracle.check(case, ref, vec(0, *[(lb, 0.5) for lb, _ in many], engine=MP))
+    assert v.kind == "expected" and v.rules == ("fork-mad-over-time-nan",)
+    # the 150th difference is not one the rule explains (the reference is not NaN there)
+    ref2 = vec(0, *many[:-1], (many[-1][0], 1.0), engine="prometheus")
+    v = oracle.check(case, ref2, vec(0, *[(lb, 0.5) for lb, _ in many], engine=MP))
+    assert v.kind == "divergence"
