@@ -9,7 +9,8 @@ Rules (PROMQL-NOTES section 2):
 
 * **Series** are matched by label set. An empty label value is the label's absence; a
   nil and an empty label set are the same. A label created by ``count_values`` holds a
-  float rendered as text, so its values compare as numbers (``"1"`` == ``"1.0"``).
+  float rendered as text, so its values compare as numbers (``"1"`` == ``"1.0"``), with the
+  float tolerance below (``"19.88342502737898"`` == ``"19.883425027378983"``).
 * **Points** are matched by timestamp (a point on one side only is a ``timestamp``
   difference).
 * **Floats** are equal when ``|a-b| <= max(rel_tol * max(|a|,|b|), abs_tol)``, defaults
@@ -402,6 +403,38 @@ def _normalize_labels(labels: Labels, cv_labels: frozenset[str]) -> Labels:
     return out
 
 
+def _pair_count_values(ri: dict[Labels, ResultSeries], ti: dict[Labels, ResultSeries],
+                       cv_labels: frozenset[str], cfg: ComparisonConfig) -> dict[Labels, ResultSeries]:
+    """Re-key target series whose count_values labels hold, as numbers, the reference's
+    values within the float tolerance (a value that differs in its last bits becomes a
+    label that differs in its last digits: the same answer, as for any other float)."""
+    extra = [k for k in ti if k not in ri]
+    if not extra:
+        return ti
+    missing = [k for k in ri if k not in ti]
+
+    def split(k: Labels) -> tuple[Labels, tuple[tuple[str, str], ...]]:
+        return (tuple(x for x in k if x[0] not in cv_labels), tuple(x for x in k if x[0] in cv_labels))
+
+    def close(a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]) -> bool:
+        if [k for k, _ in a] != [k for k, _ in b]:
+            return False
+        try:
+            return all(floats_equal(float(x), float(y), cfg.rel_tol, cfg.abs_tol) for (_, x), (_, y) in zip(a, b, strict=True))
+        except ValueError:
+            return False
+
+    out = dict(ti)
+    free = {k: split(k) for k in missing}
+    for k in extra:
+        rest, vals = split(k)
+        match = next((m for m, (mrest, mvals) in free.items() if mrest == rest and close(mvals, vals)), None)
+        if match is not None:
+            del free[match]
+            out[match] = ResultSeries(match, out.pop(k).points)
+    return out
+
+
 def _index(series: Sequence[ResultSeries], cv_labels: frozenset[str], side: str,
            col: _Collector) -> dict[Labels, ResultSeries]:
     out: dict[Labels, ResultSeries] = {}
@@ -629,6 +662,8 @@ def compare_results(
         cv = shape.count_values_labels
         ri = _index(ref.series, cv, "reference", col)
         ti = _index(tgt.series, cv, "target", col)
+        if cv:
+            ti = _pair_count_values(ri, ti, cv, cfg)
         if shape.select_k is not None and shape.select_k.op in ("topk", "bottomk", "limitk"):
             _compare_select_k(shape.select_k, ri, ti, col)
         else:

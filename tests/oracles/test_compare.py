@@ -98,6 +98,20 @@ def test_count_values_labels_compare_as_numbers() -> None:
     assert cats(q, vec(T, ({"v": "1", "w": "1"}, 2.0)), vec(T, ({"v": "1", "w": "1.0"}, 2.0))) != ()
 
 
+def test_count_values_labels_compare_within_the_float_tolerance() -> None:
+    q = 'count_values("v", deg(x))'
+    # the last digit of a rendered float (a 1-ulp difference of the value) is the same answer
+    assert cats(q, vec(T, ({"v": "19.88342502737898"}, 1.0)), vec(T, ({"v": "19.883425027378983"}, 1.0))) == ()
+    # a 1e-6 relative difference is not, nor NaN vs a number, nor the same digits on another label
+    assert cats(q, vec(T, ({"v": "19.88342"}, 1.0)), vec(T, ({"v": "19.88344"}, 1.0))) == (
+        "missing_series", "extra_series")
+    assert cats(q, vec(T, ({"v": "NaN"}, 1.0)), vec(T, ({"v": "0"}, 1.0))) == ("missing_series", "extra_series")
+    assert cats(q, vec(T, ({"v": "1", "w": "a"}, 1.0)), vec(T, ({"v": "1", "w": "b"}, 1.0))) == (
+        "missing_series", "extra_series")
+    # paired series still compare their values
+    assert cats(q, vec(T, ({"v": "2.0000000000000004"}, 1.0)), vec(T, ({"v": "2"}, 3.0))) == ("value",)
+
+
 # --------------------------------------------------------------------------- points
 
 def test_points_are_matched_by_timestamp() -> None:

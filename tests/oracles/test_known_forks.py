@@ -29,6 +29,7 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
                                         (MP, "ddfff702f2180e0e"), (TP, "243af36af784352b")],
     "fork-mad-over-time-nan": [(MP, "a165854bb73715b5"), (TP, "a165854bb73715b5"), (MP, "9034c4977213a18b")],
     "fork-rad-deg-intermediate-overflow": [(MP, "6ab527c2dfc7ac35"), (TP, "6ab527c2dfc7ac35")],
+    "fork-rad-deg-overflow-to-inf": [(MP, "abd1a37898048de9")],
     "fork-histogram-quantile-nan-sum": [(MP, "6ed4c07542c4a295"), (TP, "6ed4c07542c4a295"), (MP, "99fcc1e288635284"),
                                         (MP, "226469a98f2ac000"), (TP, "d54347f0df3edcae")],
     "fork-fill-modifiers-group-right": [(MP, "f22d0ed92e5047ae"), (MP, "314f098a1d2cb142")],
@@ -133,6 +134,8 @@ NEAR_MISSES: dict[str, tuple[str, Result, Result]] = {
     # smoothed value difference in the mimir fork (3.10's fix is in it)
     "smoothed-value-in-mimir-fork": _pair("rate(x[1s] smoothed)", vec(0, ({}, 0.0), engine="prometheus"),
                                           vec(0, ({}, 1.0), engine=MP)),
+    # a finite huge value against -Inf without rad/deg in the query
+    "overflow-without-rad": _pair("x * 2", vec(0, ({}, -3.1e306), engine="prometheus"), vec(0, ({}, -math.inf), engine=MP)),
     "deg-off-by-ten-percent": _pair("deg(x)", vec(0, ({}, 1.0), engine="prometheus"), vec(0, ({}, 1.1), engine=MP)),
     "deg-rounding-in-mqe": _pair("tan(deg(x))", vec(0, ({}, 0.9610050193606431), engine="prometheus"),
                                  vec(0, ({}, 0.9610050195845715), engine="mqe")),
