@@ -74,7 +74,9 @@ def bench_load(engine: EngineBase, loads: int) -> tuple[float, list[float], list
     return first_ms, host_ms, wall_ms
 
 
-def bench_queries(engine: EngineBase, n: int) -> tuple[float, float, float]:
+def bench_queries(engine: EngineBase, n: int, batch: bool = True) -> tuple[float, float | None, float | None]:
+    """Queries per second: one request per query, then (``batch``) batched with bodies and
+    digest-only. The live server has no batch endpoint: ``batch=False`` gives None there."""
     end_ms = (SAMPLES - 1) * STEP_MS
     items = [(QUERIES[i % len(QUERIES)], EvalParams.instant(end_ms - (i % 200) * 1000)) for i in range(n)]
     for text, params in items[:50]:  # warm up
@@ -86,6 +88,8 @@ def bench_queries(engine: EngineBase, n: int) -> tuple[float, float, float]:
         if r.outcome != "ok":
             raise SystemExit(f"{engine.name}: {text!r} failed: {r}")
     single = single_n / (time.perf_counter() - t0)
+    if not batch:
+        return single, None, None
     t0 = time.perf_counter()
     answers = engine.query_many_raw(items)  # type: ignore[attr-defined]
     batched = n / (time.perf_counter() - t0)
@@ -119,12 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             assert isinstance(engine, EngineBase)
             loads = args.loads if name != "prometheus-live" else min(args.loads, 3)
             first, host, wall = bench_load(engine, loads)
-            if name == "prometheus-live":
-                qn = min(args.queries, 1000)
-                single, _, _ = bench_queries_live(engine, qn)
-                batched = digests = float("nan")
-            else:
-                single, batched, digests = bench_queries(engine, args.queries)
+            single, batched, digests = bench_queries(engine, args.queries, batch=name != "prometheus-live")
         finally:
             engine.close()
         print(
@@ -137,17 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _rate(v: float) -> str:
+def _rate(v: float | None) -> str:
     """A batch rate column; the live server has no batch endpoint (n/a)."""
-    return f"{'n/a':>10}" if v != v else f"{v:>8,.0f}/s"
-
-
-def bench_queries_live(engine: EngineBase, n: int) -> tuple[float, float, float]:
-    end_ms = (SAMPLES - 1) * STEP_MS
-    t0 = time.perf_counter()
-    for i in range(n):
-        engine.query(QUERIES[i % len(QUERIES)], EvalParams.instant(end_ms - (i % 200) * 1000))
-    return n / (time.perf_counter() - t0), float("nan"), float("nan")
+    return f"{'n/a':>10}" if v is None else f"{v:>8,.0f}/s"
 
 
 if __name__ == "__main__":

@@ -66,6 +66,8 @@ def test_corpus_answers_are_deterministic_on_the_reference() -> None:
 
 
 def _answer(r: object) -> str:
-    """The answer without timings: series (labels, points), scalar, error."""
+    """The answer without timings: series (labels, points), scalar, error. Exact on
+    purpose, like the replay's expectations: the oracle's comparator would accept another
+    valid tie pick, which is precisely what makes a stored expectation flaky."""
     series = sorted((tuple(s.labels), tuple((p.t, repr(p.v)) for p in s.points)) for s in r.series)  # type: ignore[attr-defined]
     return repr((r.outcome, series, r.scalar, r.error))  # type: ignore[attr-defined]

@@ -192,16 +192,12 @@ def _data_features(case: Case) -> frozenset[str]:
     signatures. ``data:histograms``: a sample is a native histogram;
     ``data:histogram_nan_sum``: a native histogram's sum is NaN (NaN observations);
     ``params:unaligned_range``: a range query whose end is not start + k * step."""
-    out: set[str] = set()
-    for series in case.dataset.series:
-        for s in series.samples:
-            if isinstance(s.v, Histogram):
-                out.add("data:histograms")
-                if s.v.sum != s.v.sum:
-                    out.add("data:histogram_nan_sum")
-                    break
-        if "data:histogram_nan_sum" in out:
-            break
+    hists = [s.v for series in case.dataset.series for s in series.samples if isinstance(s.v, Histogram)]
+    out = set()
+    if hists:
+        out.add("data:histograms")
+        if any(h.sum != h.sum for h in hists):
+            out.add("data:histogram_nan_sum")
     p = case.params
     if p.is_range and p.step_ms > 0 and (p.end_ms - p.start_ms) % p.step_ms:
         out.add("params:unaligned_range")

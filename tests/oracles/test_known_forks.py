@@ -15,7 +15,7 @@ import pytest
 from oracle_helpers import err, mat, scalar, vec
 
 from promfuzz.corpus.store import CorpusStore
-from promfuzz.engines.registry import HOST_ENGINES, EngineRegistry, default_build_dir
+from promfuzz.engines.registry import HOST_ENGINES, LIVE_ENGINES, EngineRegistry, default_build_dir
 from promfuzz.model import Case, Dataset, EvalParams, Result
 from promfuzz.oracles import DifferentialOracle, load_rules
 from promfuzz.oracles.known import builtin_rules_dir, load_rules_file
@@ -61,7 +61,7 @@ EVIDENCE: dict[str, list[tuple[str, str]]] = {
 
 
 def _binary(engine: str) -> str:
-    return "prometheus-server" if engine == "prometheus-live" else HOST_ENGINES[engine].binary
+    return LIVE_ENGINES.get(engine) or HOST_ENGINES[engine].binary
 
 
 def test_every_fork_rule_has_replayable_evidence() -> None:
