@@ -96,6 +96,9 @@ type Engine struct {
 	// example with a memory tracker) and returns a function that hostkit calls after
 	// Exec, which reports the engine's peak memory estimate in bytes (0 if unknown).
 	Prepare func(ctx context.Context) (context.Context, func() int64)
+	// Config is the engine's effective configuration as option name -> value (the
+	// defaults filled in), reported in the ready line and /health under "configs".
+	Config map[string]string
 }
 
 // Host is what a host's main package supplies.

@@ -78,6 +78,19 @@ func (s *Server) EngineNames() []string {
 	return out
 }
 
+// Configs reports each engine's effective configuration (Engine.Config).
+func (s *Server) Configs() map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, e := range s.host.Engines {
+		c := map[string]string{}
+		for k, v := range e.Config {
+			c[k] = v
+		}
+		out[e.Name] = c
+	}
+	return out
+}
+
 // Modules reports the module versions (see Host.ModulePaths).
 func (s *Server) Modules() map[string]string { return s.modules }
 
@@ -160,6 +173,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status":  "ok",
 		"engines": s.EngineNames(),
+		"configs": s.Configs(),
 		"modules": s.modules,
 		"go":      runtime.Version(),
 		"loaded": map[string]any{
@@ -421,16 +435,41 @@ type ReadyLine struct {
 	Engines []string          `json:"engines"`
 	Modules map[string]string `json:"modules"`
 	Go      string            `json:"go"`
+	// Configs is each engine's effective configuration (Engine.Config).
+	Configs map[string]map[string]string `json:"configs"`
 }
 
 // Main runs the host process: flags --listen (default 127.0.0.1:0) and --exit-on-stdin-eof
 // (default true), the ready line on stdout, logs on stderr, exit when stdin reaches EOF.
 // It does not return.
-func Main(h Host) {
+func Main(h Host) { serve(h, os.Args[1:]) }
+
+// MainWithOptions is Main for a host whose engines take --option KEY=VALUE settings
+// (see Options): build gets them, and an error from build or from Options.Check (an
+// option nobody read) exits with status 2 and a one-line message naming the host's
+// known options.
+func MainWithOptions(build func(*Options) (Host, error), known []string) {
+	opts, rest, err := TakeOptions(os.Args[1:])
+	if err == nil {
+		var h Host
+		h, err = build(opts)
+		if err == nil {
+			err = opts.Check(known)
+		}
+		if err == nil {
+			serve(h, rest)
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "%s: %v\n", os.Args[0], err)
+	os.Exit(2)
+}
+
+func serve(h Host, args []string) {
 	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:0", "address to listen on (port 0: the OS picks)")
 	stdinExit := fs.Bool("exit-on-stdin-eof", true, "exit when stdin reaches EOF (the parent died or closed it)")
-	_ = fs.Parse(os.Args[1:])
+	_ = fs.Parse(args)
 
 	srv, err := NewServer(h)
 	if err != nil {
@@ -445,6 +484,7 @@ func Main(h Host) {
 	ready, _ := json.Marshal(ReadyLine{
 		Ready: true, Addr: ln.Addr().String(), PID: os.Getpid(),
 		Engines: srv.EngineNames(), Modules: srv.Modules(), Go: runtime.Version(),
+		Configs: srv.Configs(),
 	})
 	fmt.Fprintln(os.Stdout, string(ready))
 

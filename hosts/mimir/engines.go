@@ -40,25 +40,40 @@ func parserOptions() parser.Options {
 	}
 }
 
-// mqeOptions configures MQE like Mimir's own fuzz and comparison tests do
-// (streamingpromql.NewTestEngineOpts: every optimization pass on, so the suite exercises
-// them), over the shared hostkit configuration, without pedantic mode (which panics in
-// Close when a pooled slice was not returned: a host must keep answering).
-func mqeOptions(common promql.EngineOpts) streamingpromql.EngineOpts {
+// mqeOptions configures MQE over the shared hostkit configuration: the optimization
+// passes as Mimir ships them unless the options say otherwise (applyPassOptions,
+// docs/engines.md), delayed name removal from the common options (in Mimir a per-tenant
+// limit, -querier.enable-delayed-name-removal, default false), without pedantic mode
+// (which panics in Close when a pooled slice was not returned: a host must keep
+// answering). The rest comes from streamingpromql.NewTestEngineOpts (static limits, no
+// memory limit).
+func mqeOptions(common promql.EngineOpts, o *hostkit.Options) (streamingpromql.EngineOpts, map[string]string, error) {
 	opts := streamingpromql.NewTestEngineOpts()
 	opts.CommonOpts = common
 	opts.Pedantic = false
 	opts.Logger = level.NewFilter(log.NewLogfmtLogger(log.NewSyncWriter(os.Stderr)), level.AllowWarn())
-	return opts
+	limits := streamingpromql.NewStaticQueryLimitsProvider()
+	limits.EnableDelayedNameRemoval = common.EnableDelayedNameRemoval
+	opts.Limits = limits
+	config, err := applyPassOptions(o, &opts)
+	return opts, config, err
 }
 
-// newHost builds both engines over one configuration.
-func newHost() (hostkit.Host, error) {
+// newHost builds both engines over one configuration. Options (docs/engines.md):
+// lookback and delayed_name_removal apply to both engines, passes and pass.<name> to MQE.
+func newHost(o *hostkit.Options) (hostkit.Host, error) {
 	p := parser.NewParser(parserOptions())
 	common := hostkit.EngineOpts()
 	common.Parser = p
+	commonConfig, err := hostkit.ApplyCommonOptions(o, &common, false)
+	if err != nil {
+		return hostkit.Host{}, err
+	}
 
-	mopts := mqeOptions(common)
+	mopts, passConfig, err := mqeOptions(common, o)
+	if err != nil {
+		return hostkit.Host{}, err
+	}
 	planner, err := streamingpromql.NewQueryPlanner(mopts, streamingpromql.NewMaximumSupportedVersionQueryPlanVersionProvider())
 	if err != nil {
 		return hostkit.Host{}, fmt.Errorf("MQE query planner: %w", err)
@@ -66,6 +81,13 @@ func newHost() (hostkit.Host, error) {
 	mqe, err := streamingpromql.NewEngine(mopts, stats.NewQueryMetrics(nil), planner)
 	if err != nil {
 		return hostkit.Host{}, fmt.Errorf("MQE engine: %w", err)
+	}
+	mqeConfig := map[string]string{}
+	for k, v := range commonConfig {
+		mqeConfig[k] = v
+	}
+	for k, v := range passConfig {
+		mqeConfig[k] = v
 	}
 
 	return hostkit.Host{
@@ -75,10 +97,12 @@ func newHost() (hostkit.Host, error) {
 				Engine:        &leakCheckingEngine{inner: mqe, log: os.Stderr},
 				IsUnsupported: isNotSupported,
 				Prepare:       withMemoryTracker,
+				Config:        mqeConfig,
 			},
 			{
 				Name:   EnginePrometheus,
 				Engine: promql.NewEngine(common),
+				Config: commonConfig,
 			},
 		},
 		Parse:  p.ParseExpr,

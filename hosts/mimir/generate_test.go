@@ -67,7 +67,7 @@ func TestGenerateRejectsBadParametersAndEmptyStorage(t *testing.T) {
 			t.Errorf("%v: status %d, error %q; want 400 with an error", form, code, msg)
 		}
 	}
-	h, err := newHost()
+	h, err := newHost(hostkit.NewOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ var (
 
 func newTestServer(t *testing.T) *hostkit.Server {
 	t.Helper()
-	h, err := newHost()
+	h, err := newHost(hostkit.NewOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

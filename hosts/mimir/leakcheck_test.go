@@ -88,7 +88,7 @@ func TestLeakCheckIgnoresFailedQueries(t *testing.T) {
 // MQE itself returns everything it takes on a varied set of queries over the fixture
 // (what Mimir's pedantic mode checks); a failure here is an MQE pool leak, a finding.
 func TestMQEReturnsAllPooledMemoryOnTheFixture(t *testing.T) {
-	h, err := newHost()
+	h, err := newHost(hostkit.NewOptions(nil))
 	if err != nil {
 		t.Fatal(err)
 	}

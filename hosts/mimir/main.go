@@ -14,17 +14,9 @@
 package main
 
 import (
-	"fmt"
-	"os"
-
 	"github.com/promfuzz/promfuzz/hosts/hostkit"
 )
 
 func main() {
-	host, err := newHost()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mimir-host:", err)
-		os.Exit(1)
-	}
-	hostkit.Main(host)
+	hostkit.MainWithOptions(newHost, knownOptions())
 }

@@ -9,7 +9,7 @@ import (
 // A plain (non -cover) build answers /coverage/flush with bad_data instead of writing
 // anything; the success path is covered by tests/benchmarks (coverage builds).
 func TestCoverageFlushRefusedWithoutCoverageBuild(t *testing.T) {
-	_, ts := newTestServer(t, newHost(false))
+	_, ts := newTestServer(t, mustHost(t, false, nil))
 	dir := t.TempDir()
 	code, body := post(t, ts.URL+"/coverage/flush", "application/x-www-form-urlencoded", url.Values{"dir": {dir}}.Encode())
 	if code != 400 || !strings.Contains(body, `"errorType":"bad_data"`) || !strings.Contains(body, "coverage flush") {

@@ -25,25 +25,30 @@ func newParser() parser.Parser {
 }
 
 // newHost builds the host: one upstream engine with the shared configuration
-// ("prometheus", what a default server runs), or with --promqltest-engine the same engine
-// configured like promqltest's built-in test engine ("prometheus-promqltest": delayed name
-// removal, start timestamps, unquoted UTF-8 names), so Prometheus's own .test files
-// replay as its own harness runs them.
-func newHost(promqltestEngine bool) hostkit.Host {
+// ("prometheus", what a default server runs: cmd/prometheus/main.go's engine options),
+// or with --promqltest-engine the same engine configured like promqltest's built-in test
+// engine ("prometheus-promqltest": delayed name removal, start timestamps, unquoted UTF-8
+// names), so Prometheus's own .test files replay as its own harness runs them. Options
+// (hostkit.ApplyCommonOptions): lookback, delayed_name_removal (default false for
+// "prometheus", true for "prometheus-promqltest").
+func newHost(promqltestEngine bool, o *hostkit.Options) (hostkit.Host, error) {
 	p := newParser()
 	opts := hostkit.EngineOpts()
 	name := "prometheus"
 	if promqltestEngine {
 		p = parser.NewParser(promqltest.TestParserOpts)
-		opts.EnableDelayedNameRemoval = true
 		opts.UseStartTimestamps = true
 		name = "prometheus-promqltest"
 	}
+	config, err := hostkit.ApplyCommonOptions(o, &opts, promqltestEngine)
+	if err != nil {
+		return hostkit.Host{}, err
+	}
 	opts.Parser = p
 	return hostkit.Host{
-		Engines: []hostkit.Engine{{Name: name, Engine: promql.NewEngine(opts)}},
+		Engines: []hostkit.Engine{{Name: name, Engine: promql.NewEngine(opts), Config: config}},
 		Parse:   p.ParseExpr,
-	}
+	}, nil
 }
 
 func main() {
@@ -57,5 +62,6 @@ func main() {
 		args = append(args, a)
 	}
 	os.Args = args
-	hostkit.Main(newHost(promqltestEngine))
+	hostkit.MainWithOptions(func(o *hostkit.Options) (hostkit.Host, error) { return newHost(promqltestEngine, o) },
+		[]string{hostkit.OptLookback, hostkit.OptDelayedNameRemoval})
 }

@@ -73,7 +73,7 @@ func get(t *testing.T, base, path string, params url.Values) (int, string) {
 // loaded starts a host with the fixture loaded.
 func loaded(t *testing.T) string {
 	t.Helper()
-	_, ts := newTestServer(t, newHost(false))
+	_, ts := newTestServer(t, mustHost(t, false, nil))
 	code, body := post(t, ts.URL+"/load", "application/json", fixture)
 	if code != 200 {
 		t.Fatalf("load: %d %s", code, body)
@@ -103,7 +103,7 @@ func hostStats(t *testing.T, body string) hostkit.HostStats {
 }
 
 func TestLoadReportsCountsAndDumpEqualsInput(t *testing.T) {
-	_, ts := newTestServer(t, newHost(false))
+	_, ts := newTestServer(t, mustHost(t, false, nil))
 	code, body := post(t, ts.URL+"/load", "application/json", fixture)
 	if code != 200 {
 		t.Fatalf("load: %d %s", code, body)
@@ -133,7 +133,7 @@ func TestLoadReportsCountsAndDumpEqualsInput(t *testing.T) {
 }
 
 func TestTextLoadUsesPromqltestLoader(t *testing.T) {
-	_, ts := newTestServer(t, newHost(false))
+	_, ts := newTestServer(t, mustHost(t, false, nil))
 	text := "load 1m\n  metric_total{job=\"a\"} 1 2 3 stale _ 5\n  up{job=\"a\"} 1 1.5 2\n"
 	code, body := post(t, ts.URL+"/load", "text/plain", text)
 	if code != 200 || !strings.Contains(body, `"floats":8,"histograms":0,`) || !strings.Contains(body, `"series":2,"status":"success"`) {
@@ -152,7 +152,7 @@ func TestTextLoadUsesPromqltestLoader(t *testing.T) {
 }
 
 func TestLoadRejectsMalformedDatasets(t *testing.T) {
-	_, ts := newTestServer(t, newHost(false))
+	_, ts := newTestServer(t, mustHost(t, false, nil))
 	for _, bad := range []string{
 		`{"series":[{"labels":{"__name__":"a"},"samples":[[0,"x"]]}]}`,
 		`{"series":[{"labels":{"__name__":"a"},"samples":[[1.5,"1"]]}]}`,
@@ -438,7 +438,7 @@ func (panicEngine) NewRangeQuery(context.Context, storage.Queryable, promql.Quer
 }
 
 func TestPanicIsRecoveredAsEnginePanic(t *testing.T) {
-	h := newHost(false)
+	h := mustHost(t, false, nil)
 	h.Engines = append(h.Engines, hostkit.Engine{Name: "boom", Engine: panicEngine{}})
 	_, ts := newTestServer(t, h)
 	code, body := get(t, ts.URL, "/api/v1/query", url.Values{"query": {"up"}, "time": {"0"}, "engine": {"boom"}})
@@ -458,7 +458,7 @@ func TestPanicIsRecoveredAsEnginePanic(t *testing.T) {
 }
 
 func TestParseEndpoint(t *testing.T) {
-	_, ts := newTestServer(t, newHost(false))
+	_, ts := newTestServer(t, mustHost(t, false, nil))
 	cases := []struct{ query, want string }{
 		{`sum(rate(x[5m]))by(job)`, `{"data":{"canonical":"sum by (job) (rate(x[5m]))","type":"vector"},"status":"success"}`},
 		{`x[5m+1m]`, `{"data":{"canonical":"x[5m + 1m]","type":"matrix"},"status":"success"}`},
@@ -476,7 +476,7 @@ func TestParseEndpoint(t *testing.T) {
 }
 
 func TestFunctionsEndpoint(t *testing.T) {
-	_, ts := newTestServer(t, newHost(false))
+	_, ts := newTestServer(t, mustHost(t, false, nil))
 	_, body := get(t, ts.URL, "/api/v1/functions", nil)
 	var out struct {
 		Data struct {
@@ -575,4 +575,18 @@ func TestProcessProtocol(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("host did not exit within 10s of stdin EOF")
 	}
+}
+
+// mustHost builds the host with the given options (nil: defaults).
+func mustHost(t *testing.T, promqltestEngine bool, kv map[string]string) hostkit.Host {
+	t.Helper()
+	o := hostkit.NewOptions(kv)
+	h, err := newHost(promqltestEngine, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Check([]string{hostkit.OptLookback, hostkit.OptDelayedNameRemoval}); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

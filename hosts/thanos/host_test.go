@@ -23,7 +23,20 @@ var (
 
 func newTestServer(t *testing.T) *hostkit.Server {
 	t.Helper()
-	return hostkittest.Serve(t, newHost())
+	return serveWith(t, nil)
+}
+
+func serveWith(t *testing.T, kv map[string]string) *hostkit.Server {
+	t.Helper()
+	o := hostkit.NewOptions(kv)
+	h, err := newHost(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Check(knownOptions()); err != nil {
+		t.Fatal(err)
+	}
+	return hostkittest.Serve(t, h)
 }
 
 var bothEngines = []string{EngineThanos, EnginePrometheus}

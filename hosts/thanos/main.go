@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	hostkit.Main(newHost())
+	hostkit.MainWithOptions(newHost, knownOptions())
 }
