@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -60,11 +60,18 @@ MODIFIER_WORDS = frozenset(
      "fill_right", "anchored", "smoothed"}
 )
 SELECT_K = frozenset({"topk", "bottomk", "limitk", "limit_ratio"})
+# The select-k operators whose pick PromQL leaves open (ties, any subset). limit_ratio's
+# pick is not: Prometheus keeps a series when the hash of its label set, scaled to [0, 1),
+# falls below the ratio (HashRatioSampler, engine.go; MQE copies the rule), so its answer
+# is compared exactly and it never makes a query tie-sensitive.
+OPEN_PICK = frozenset({"topk", "bottomk", "limitk"})
 ORDERING_FUNCTIONS = frozenset({"sort", "sort_desc", "sort_by_label", "sort_by_label_desc"})
 
 # Functions that map each sample's value on its own and keep the series' labels (bar the
-# metric name): equal inputs give equal outputs, so a tie between series stays a tie. The
-# sort functions only reorder.
+# metric name); the sort functions only reorder. A topk & co under them is still judged
+# locally, but never by the output values alone (floor, abs, sgn, clamp are not
+# injective): the comparator checks the pick below the wrapper against the operand's
+# answer (see compare.py).
 TIE_TRANSPARENT_FUNCTIONS = frozenset(
     """abs ceil floor round exp sqrt ln log2 log10 sgn clamp clamp_min clamp_max deg rad sin cos tan
     asin acos atan sinh cosh tanh asinh acosh atanh sort sort_desc sort_by_label sort_by_label_desc""".split()
@@ -202,12 +209,24 @@ def _is_number_literal(tokens: Sequence[Token]) -> bool:
 
 @dataclass(frozen=True)
 class SelectK:
-    """A ``topk``/``bottomk``/``limitk``/``limit_ratio`` whose choice shows in the result."""
+    """A ``topk``/``bottomk``/``limitk`` whose choice shows in the result, at the top of
+    the query or under element-wise wrappers only.
+
+    The texts (canonical, :func:`promfuzz.promql.to_text`; None when the query was analysed
+    from tokens or cannot be printed) let the comparator ask the reference engine for the
+    operator's input: ``operand_text`` is the operand ``X``, ``node_text`` the operator
+    itself, ``lifted_text`` the whole query with the operator replaced by ``X`` (the
+    wrappers applied to every input series; None when ``direct``). ``k`` is the parameter
+    when it is a number literal."""
 
     op: str
     grouping: Literal["by", "without"] | None
     labels: tuple[str, ...]
     direct: bool  # the query's top node (through parentheses): its order within groups is defined
+    operand_text: str | None = field(default=None, compare=False)
+    node_text: str | None = field(default=None, compare=False)
+    lifted_text: str | None = field(default=None, compare=False)
+    k: float | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -215,8 +234,8 @@ class QueryShape:
     text: str
     ordering: str | None  # sort | sort_desc | sort_by_label | sort_by_label_desc at the top
     sort_labels: tuple[str, ...]  # labels named by sort_by_label*
-    select_k: SelectK | None  # top-level (or tie-transparently wrapped) topk & co
-    nested_select_k: bool  # a topk & co deeper, under something that can turn a tie into a difference
+    select_k: SelectK | None  # top-level (or element-wise wrapped) topk/bottomk/limitk
+    nested_select_k: bool  # another topk/bottomk/limitk (not the one above) anywhere in the query
     count_values_labels: frozenset[str]
     parsed: bool  # the token analysis understood the top of the query
 
@@ -278,10 +297,12 @@ def analyze_tree(text: str, tree: Any) -> QueryShape:
     while True:
         node = _unparen(node)
         if isinstance(node, AggregateExpr) and node.op in SELECT_K:
-            grouping: Literal["by", "without"] | None = None
-            if node.grouping is not None:
-                grouping = "without" if node.without else "by"
-            select_k = SelectK(node.op, grouping, tuple(node.grouping or ()), direct)
+            if node.op in OPEN_PICK:
+                grouping: Literal["by", "without"] | None = None
+                if node.grouping is not None:
+                    grouping = "without" if node.without else "by"
+                select_k = SelectK(node.op, grouping, tuple(node.grouping or ()), direct,
+                                   *_select_k_texts(tree, node, direct))
             break
         if isinstance(node, Call) and node.func in TIE_TRANSPARENT_FUNCTIONS and node.args:
             node, direct = node.args[0], False
@@ -301,7 +322,7 @@ def analyze_tree(text: str, tree: Any) -> QueryShape:
     cv: set[str] = set()
     for n, _ in walk(tree):
         if isinstance(n, AggregateExpr):
-            if n.op in SELECT_K:
+            if n.op in OPEN_PICK:
                 occurrences += 1
             elif n.op == "count_values" and isinstance(_unparen(n.param), StringLiteral):
                 cv.add(_unparen(n.param).value)
@@ -310,6 +331,41 @@ def analyze_tree(text: str, tree: Any) -> QueryShape:
         nested_select_k=occurrences > (1 if select_k is not None else 0),
         count_values_labels=frozenset(cv), parsed=True,
     )
+
+
+def _select_k_texts(tree: Any, node: Any, direct: bool) -> tuple[str | None, str | None, str | None, float | None]:
+    """(operand, node, lifted) texts and the literal k of the select-k ``node`` in ``tree``."""
+    from promfuzz.promql import NumberLiteral, to_text
+
+    param = _unparen(node.param) if node.param is not None else None
+    k = float(param.value) if isinstance(param, NumberLiteral) else None
+    try:
+        operand = to_text(node.expr)
+        own = to_text(node)
+        lifted = None if direct else to_text(_substitute(tree, node, node.expr))
+    except Exception:  # noqa: BLE001 -- a tree the printer refuses: nothing to ask the engine
+        return None, None, None, k
+    return operand, own, lifted, k
+
+
+def _substitute(root: Any, old: Any, new: Any) -> Any:
+    """``root`` with the node ``old`` (by identity) replaced by ``new``."""
+    from promfuzz.promql import Node
+
+    if root is old:
+        return new
+    changes: dict[str, Any] = {}
+    for f in fields(root):
+        v = getattr(root, f.name)
+        if isinstance(v, Node):
+            nv = _substitute(v, old, new)
+            if nv is not v:
+                changes[f.name] = nv
+        elif isinstance(v, tuple) and any(isinstance(x, Node) for x in v):
+            nt = tuple(_substitute(x, old, new) if isinstance(x, Node) else x for x in v)
+            if any(a is not b for a, b in zip(nt, v, strict=True)):
+                changes[f.name] = nt
+    return replace(root, **changes) if changes else root
 
 
 def analyze_tokens(text: str) -> QueryShape:
@@ -333,7 +389,8 @@ def analyze_tokens(text: str) -> QueryShape:
         node = _strip_parens(node)
         c = _as_call(node)
         if c is not None and c.name in SELECT_K:
-            select_k = SelectK(c.name, c.grouping, c.grouping_labels, direct)
+            if c.name in OPEN_PICK:
+                select_k = SelectK(c.name, c.grouping, c.grouping_labels, direct)
             break
         if c is not None and c.name in TIE_TRANSPARENT_FUNCTIONS and c.args:
             node = c.args[0]
@@ -361,7 +418,7 @@ def analyze_tokens(text: str) -> QueryShape:
         break
 
     nested = False
-    occurrences = sum(1 for i, t in enumerate(tokens) if t.kind == "ident" and t.text in SELECT_K
+    occurrences = sum(1 for i, t in enumerate(tokens) if t.kind == "ident" and t.text in OPEN_PICK
                       and i + 1 < len(tokens) and tokens[i + 1].text in ("(", "by", "without"))
     if occurrences > (1 if select_k is not None else 0):
         nested = True

@@ -58,7 +58,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -77,7 +77,14 @@ from promfuzz.model import (
 )
 from promfuzz.oracles._query import QueryShape, SelectK, analyze, analyze_tree
 
-AnnotationMode = Literal["exact", "ignore_positions", "ignore"]
+AnnotationMode = Literal["positions_if_both", "exact", "ignore_positions", "ignore"]
+ANNOTATION_MODES = ("positions_if_both", "exact", "ignore_positions", "ignore")
+Operand = Callable[[str], "Result | None"]
+"""The operand resolver: the reference engine's answer to a subexpression's text (with the
+case's evaluation parameters and data), or None when it cannot be had."""
+
+REL_TOL = 1e-10
+ABS_TOL = 1e-13
 
 CATEGORIES = (
     "unsupported",
@@ -104,26 +111,32 @@ ERROR_CLASSES = ("parse", "bad_data", "execution", "timeout", "engine_failure", 
 class ComparisonConfig:
     """How strict the comparison is. Defaults suit engines that should agree exactly.
 
-    ``rel_tol``/``abs_tol``: float tolerance (see the module doc). ``annotations``: ``exact``
-    | ``ignore_positions`` | ``ignore``. ``compare_error_messages``: compare normalised
-    messages when both sides fail with the same class. ``check_order``: apply the order
-    rules. ``annotation_cap``: the HTTP API's per-kind cap (None: no cap).
-    ``max_differences``: stop listing after this many (the comparison is still unequal).
+    ``rel_tol``/``abs_tol``: float tolerance (see the module doc). ``annotations``:
+    ``positions_if_both`` (default: positions compared where both texts carry one) |
+    ``exact`` | ``ignore_positions`` (always stripped) | ``ignore``.
+    ``compare_error_messages``: compare normalised messages when both sides fail with the
+    same class. ``check_order``: apply the order rules. ``annotation_cap``: for a target
+    whose API caps annotations per kind *silently* (Prometheus's API does not: it appends
+    "N more warning annotations omitted", which is recognised by itself); None (default):
+    no silent cap. ``max_differences``: stop listing after this many (the comparison is
+    still unequal).
     """
 
-    rel_tol: float = 1e-10
-    abs_tol: float = 1e-12
-    annotations: AnnotationMode = "ignore_positions"
+    rel_tol: float = REL_TOL
+    abs_tol: float = ABS_TOL
+    annotations: AnnotationMode = "positions_if_both"
     compare_error_messages: bool = False
     check_order: bool = True
-    annotation_cap: int | None = 10
+    annotation_cap: int | None = None
     max_differences: int = 100
 
     def __post_init__(self) -> None:
         if not (self.rel_tol >= 0 and self.abs_tol >= 0):
             raise ConfigError(f"tolerances must be >= 0 (rel_tol={self.rel_tol}, abs_tol={self.abs_tol})")
-        if self.annotations not in ("exact", "ignore_positions", "ignore"):
-            raise ConfigError(f"annotations must be exact, ignore_positions or ignore, not {self.annotations!r}")
+        if self.annotations not in ANNOTATION_MODES:
+            raise ConfigError(f"annotations must be one of {', '.join(ANNOTATION_MODES)}, not {self.annotations!r}")
+        if self.annotation_cap is not None and self.annotation_cap < 1:
+            raise ConfigError(f"annotation_cap must be None or >= 1, not {self.annotation_cap}")
         if self.max_differences < 1:
             raise ConfigError("max_differences must be >= 1")
 
@@ -187,15 +200,18 @@ class Comparison:
 # --------------------------------------------------------------------------- floats
 
 
-def floats_equal(a: float, b: float, rel_tol: float = 1e-10, abs_tol: float = 1e-12) -> bool:
+def floats_equal(a: float, b: float, rel_tol: float = REL_TOL, abs_tol: float = ABS_TOL) -> bool:
+    """``a`` and ``b`` are the same answer: within ``rel_tol`` of the larger magnitude, or
+    both within ``abs_tol`` of zero (cancellation noise, of either sign). The floor is a band
+    around zero, not a distance: ``3e-13`` vs ``-5e-13`` or ``1e-13`` vs ``1.1e-12`` differ."""
     if a == b:
         return True
     if a != a or b != b:
         return a != a and b != b and is_stale(a) == is_stale(b)
     if math.isinf(a) or math.isinf(b):
         return False
-    d = abs(a - b)
-    return d <= abs_tol or d <= rel_tol * max(abs(a), abs(b))
+    m = max(abs(a), abs(b))
+    return m <= abs_tol or abs(a - b) <= rel_tol * m
 
 
 def _rel_diff(a: float, b: float) -> float | None:
@@ -226,8 +242,28 @@ _ERROR_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+# What a recovered Go panic looks like once an engine reports it as an error: Prometheus
+# wraps runtime errors as "unexpected error: runtime error: ..." (engine.go, ev.recover),
+# others pass the panic value or a stack on. Never an ordinary execution error.
+_PANIC_RE = re.compile(
+    r"unexpected error|runtime error|nil pointer dereference|invalid memory address|index out of range"
+    r"|slice bounds out of range|\bpanic(?:ked)?\b|goroutine \d+ \[|concurrent map (?:read|write|iteration)"
+    r"|integer divide by zero",
+    re.IGNORECASE,
+)
+_QUOTED_OR_LABELS_RE = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|\{[^{}]*\}')
+
+
+def is_panic_message(message: str) -> bool:
+    """Whether an error text reports a crash (panic, Go runtime error, "unexpected error")
+    rather than an ordinary error; quoted strings and label sets are not looked at, so a
+    label value "panic" is not one."""
+    return bool(_PANIC_RE.search(_QUOTED_OR_LABELS_RE.sub("", message)))
+
+
 def error_class(r: Result) -> str | None:
-    """The error class of a result (None when it is an answer)."""
+    """The error class of a result (None when it is an answer). An error whose text reports
+    a crash (:func:`is_panic_message`) is ``engine_failure`` whatever the API called it."""
     if r.outcome == "ok":
         return None
     if r.outcome in ("unsupported", "timeout", "engine_failure"):
@@ -238,7 +274,7 @@ def error_class(r: Result) -> str | None:
         return "unsupported"
     if et in ("timeout", "canceled"):
         return "timeout"
-    if et in ("engine_panic", "engine_failure", "internal", "unavailable"):
+    if et in ("engine_panic", "engine_failure", "internal", "unavailable") or is_panic_message(msg):
         return "engine_failure"
     if et == "bad_data":
         return "parse" if "parse error" in msg else "bad_data"
@@ -258,28 +294,93 @@ def error_kind(message: str) -> str:
 
 
 def normalize_annotation(text: str, mode: AnnotationMode) -> str:
-    return text if mode == "exact" else _POSITION_RE.sub("", text).strip()
+    """The text compared in ``mode``: positions stripped for ``ignore_positions`` only
+    (``positions_if_both`` strips them pair by pair, see :func:`_compare_annotation_kind`)."""
+    return _POSITION_RE.sub("", text).strip() if mode == "ignore_positions" else text
+
+
+_OMITTED_RE = re.compile(r"^(\d+) more (?:warning|info) annotations omitted$")
+
+
+def _split_omitted(texts: Sequence[str]) -> tuple[list[str], int | None]:
+    """The listed annotations and the count Prometheus's API says it left out (None when
+    the list is complete): ``AsStrings(query, 10, 10)`` in web/api/v1 keeps 10 per kind,
+    picked from a map, and appends "N more warning annotations omitted"."""
+    listed, omitted = [], None
+    for a in texts:
+        m = _OMITTED_RE.match(a)
+        if m:
+            omitted = (omitted or 0) + int(m.group(1))
+        else:
+            listed.append(a)
+    return listed, omitted
+
+
+def _pair_positions(r: Counter[str], t: Counter[str]) -> None:
+    """Match leftover annotations of which exactly one carries a position, by their text
+    without it (one engine reports no positions); removes the pairs from both counters."""
+    def strip(x: str) -> str:
+        return _POSITION_RE.sub("", x).strip()
+
+    for a, b in ((r, t), (t, r)):
+        bare: dict[str, list[str]] = {}
+        for y in b:
+            if not _POSITION_RE.search(y):
+                bare.setdefault(y, []).append(y)
+        for x in list(a):
+            if not _POSITION_RE.search(x):
+                continue
+            for y in bare.get(strip(x), ()):
+                n = min(a[x], b[y])
+                a[x] -= n
+                b[y] -= n
+    for c in (r, t):
+        for x in [x for x, n in c.items() if n <= 0]:
+            del c[x]
 
 
 def _compare_annotation_kind(
     kind: str, ref: Sequence[str], tgt: Sequence[str], config: ComparisonConfig, out: list[Difference]
 ) -> None:
-    r = Counter(normalize_annotation(a, config.annotations) for a in ref)
-    t = Counter(normalize_annotation(a, config.annotations) for a in tgt)
-    if r == t:
+    mode = config.annotations
+    r_list, r_omitted = _split_omitted(ref)
+    t_list, t_omitted = _split_omitted(tgt)
+    r = Counter(normalize_annotation(a, mode) for a in r_list)
+    t = Counter(normalize_annotation(a, mode) for a in t_list)
+    if r == t and r_omitted == t_omitted:
         return
+    common = r & t
+    r -= common
+    t -= common
+    if mode == "positions_if_both" and r and t:
+        _pair_positions(r, t)
+    if r_omitted is not None or t_omitted is not None:
+        # A capped side lists an arbitrary subset of its annotations: the totals must agree
+        # and what it lists must be among the other side's (unless both are capped).
+        total_r, total_t = len(r_list) + (r_omitted or 0), len(t_list) + (t_omitted or 0)
+        if total_r != total_t:
+            out.append(Difference("annotations", f"{kind} count differs: {total_r} in reference, {total_t} in target"
+                                  " (counting those the API says it omitted)", ref=str(total_r), tgt=str(total_t),
+                                  detail=f"{kind}_count"))
+        if r_omitted is not None and t_omitted is not None:
+            return
+        if r_omitted is not None:
+            t = Counter()
+        else:
+            r = Counter()
     cap = config.annotation_cap
-    if cap is not None and (len(ref) >= cap or len(tgt) >= cap):
-        # A capped side shows an arbitrary subset: only check it is one.
+    if cap is not None and (len(ref) >= cap or len(tgt) >= cap) and (r or t):
+        # A target that caps silently shows an arbitrary subset: only check it is one.
         if len(ref) >= cap and len(tgt) >= cap:
             return
-        small, big = (r, t) if len(ref) >= cap else (t, r)
-        if not (small - big):
-            return
-    for text, n in sorted((r - t).items()):
+        if len(ref) >= cap:
+            t = Counter()
+        else:
+            r = Counter()
+    for text, n in sorted(r.items()):
         out.append(Difference("annotations", f"{kind} only in reference (x{n}): {text}", ref=text,
                               detail=f"{kind}_missing"))
-    for text, n in sorted((t - r).items()):
+    for text, n in sorted(t.items()):
         out.append(Difference("annotations", f"{kind} only in target (x{n}): {text}", tgt=text,
                               detail=f"{kind}_extra"))
 
@@ -457,79 +558,6 @@ def _group_key(labels: Labels, sk: SelectK) -> Labels:
     return ()
 
 
-def _is_worse(v: float, than: float, op: str) -> bool:
-    """Would ``v`` rank behind ``than`` in ``op`` (NaN ranks last)?"""
-    if math.isnan(than):
-        return False
-    if math.isnan(v):
-        return True
-    return v < than if op == "topk" else v > than
-
-
-def _compare_select_k(
-    sk: SelectK, ref: dict[Labels, ResultSeries], tgt: dict[Labels, ResultSeries], col: _Collector
-) -> None:
-    cfg = col.config
-
-    def by_step(idx: dict[Labels, ResultSeries]) -> dict[tuple[int, Labels], dict[Labels, PointValue]]:
-        out: dict[tuple[int, Labels], dict[Labels, PointValue]] = {}
-        for labels, s in idx.items():
-            g = _group_key(labels, sk)
-            for p in s.points:
-                out.setdefault((p.t, g), {})[labels] = p.v
-        return out
-
-    rs, ts = by_step(ref), by_step(tgt)
-    for key in sorted(rs.keys() | ts.keys()):
-        t, g = key
-        r, x = rs.get(key, {}), ts.get(key, {})
-        for labels in sorted(r.keys() & x.keys()):
-            d = _value_diff(labels, t, r[labels], x[labels], cfg)
-            if d is not None:
-                col.add(d)
-        only_r = sorted(r.keys() - x.keys())
-        only_t = sorted(x.keys() - r.keys())
-        if not only_r and not only_t:
-            continue
-        reason = _pick_problem(sk, r, x, only_r, only_t, cfg)
-        if reason is None:
-            col.notes.append(f"accepted {sk.op} tie pick @{t} group {labels_str(g)}: "
-                             f"{', '.join(labels_str(lb) for lb in only_t)} for "
-                             f"{', '.join(labels_str(lb) for lb in only_r)}")
-            continue
-        for lb in only_r:
-            col.add(Difference("missing_series", f"{labels_str(lb)} @{t} only in reference ({fmt_value(r[lb])}); "
-                               f"not a valid {sk.op} pick: {reason}", lb, t, fmt_value(r[lb]), "",
-                               detail=f"{sk.op}_pick"))
-        for lb in only_t:
-            col.add(Difference("extra_series", f"{labels_str(lb)} @{t} only in target ({fmt_value(x[lb])}); "
-                               f"not a valid {sk.op} pick: {reason}", lb, t, "", fmt_value(x[lb]),
-                               detail=f"{sk.op}_pick"))
-
-
-def _pick_problem(sk: SelectK, r: Mapping[Labels, PointValue], x: Mapping[Labels, PointValue],
-                  only_r: list[Labels], only_t: list[Labels], cfg: ComparisonConfig) -> str | None:
-    if len(r) != len(x):
-        return f"the reference chose {len(r)} series in the group, the target {len(x)}"
-    if sk.op == "limitk":
-        return None
-    swapped = [r[lb] for lb in only_r] + [x[lb] for lb in only_t]
-    if any(isinstance(v, ResultHistogram) for v in swapped):
-        return "histogram samples cannot tie"
-    vals = [float(v) for v in swapped]  # type: ignore[arg-type]
-    tie = vals[0]
-    if not all(floats_equal(v, tie, cfg.rel_tol, cfg.abs_tol) for v in vals):
-        return "the swapped series do not all carry one tied value"
-    if sk.direct:
-        for v in list(r.values()) + list(x.values()):
-            if isinstance(v, ResultHistogram):
-                continue
-            fv = float(v)
-            if _is_worse(fv, tie, sk.op) and not floats_equal(fv, tie, cfg.rel_tol, cfg.abs_tol):
-                return f"the tied value {encode_float(tie)} is not the group's boundary ({encode_float(fv)} ranks lower)"
-    return None
-
-
 def _values_in_order(series: Sequence[ResultSeries], cv: frozenset[str], sk: SelectK | None
                      ) -> dict[Labels, list[PointValue | None]]:
     out: dict[Labels, list[PointValue | None]] = {}
@@ -543,17 +571,17 @@ def _compare_order(shape: QueryShape, ref: Result, tgt: Result, col: _Collector)
     cfg = col.config
     cv = shape.count_values_labels
     if shape.ordering in ("sort_by_label", "sort_by_label_desc"):
-        names = shape.sort_labels
-
-        def proj(s: ResultSeries) -> tuple[str, ...]:
-            d = dict(s.labels)
-            return tuple(d.get(n, "") for n in names)
-
-        rp = [proj(s) for s in ref.series]
-        tp = [proj(s) for s in tgt.series]
+        # Fully defined: by the sort labels (natural order), ties by the whole label set
+        # (labels.Compare, reversed for _desc; promql/functions.go). The sequence of label
+        # sets must be the same.
+        rp = [_normalize_labels(s.labels, cv) for s in ref.series]
+        tp = [_normalize_labels(s.labels, cv) for s in tgt.series]
         if rp != tp:
-            col.add(Difference("order", f"series order differs on labels {list(names)}: "
-                               f"reference {rp[:10]} vs target {tp[:10]}", detail=shape.ordering))
+            i = next((j for j, (a, b) in enumerate(zip(rp, tp, strict=False)) if a != b), min(len(rp), len(tp)))
+            col.add(Difference(
+                "order", f"series order differs from position {i} (sort labels {list(shape.sort_labels)}, ties "
+                f"by the full label set): reference {[labels_str(x) for x in rp[i:i + 5]]} vs target "
+                f"{[labels_str(x) for x in tp[i:i + 5]]}", detail=shape.ordering))
         return
     sk = shape.select_k if shape.ordering is None else None
     rv, tv = _values_in_order(ref.series, cv, sk), _values_in_order(tgt.series, cv, sk)
@@ -594,11 +622,16 @@ def compare_results(
     ref: Result,
     tgt: Result,
     config: ComparisonConfig | None = None,
+    operand: Operand | None = None,
 ) -> Comparison:
     """Compare the target's answer with the reference's (see the module doc for the rules).
 
     ``query`` is the query text, a :class:`promfuzz.promql.Expr` tree, or a
-    :class:`~promfuzz.oracles._query.QueryShape` already computed.
+    :class:`~promfuzz.oracles._query.QueryShape` already computed. ``operand`` is the
+    resolver that gives the reference engine's answer to a subexpression (text printed by
+    :func:`promfuzz.promql.to_text`, evaluated with ``params`` on the same data; None when
+    unavailable); it is called only when a topk/bottomk/limitk pick differs. Without it a
+    differing pick is a difference (detail ``unverified_pick``).
     """
     cfg = config or ComparisonConfig()
     shape = _shape_of(query)
@@ -623,6 +656,11 @@ def compare_results(
         elif rc != tc:
             col.add(Difference("error_class", f"reference failed with {_describe(ref)}; target with {_describe(tgt)}",
                                ref=_describe(ref), tgt=_describe(tgt), detail=f"{rc}->{tc}"))
+        elif tc == "engine_failure":
+            # A crash on the target equals nothing, not even a crash of the reference.
+            col.add(Difference("error_class", f"both engines failed, the target by crashing: {_describe(tgt)} "
+                               f"(reference: {_describe(ref)})", ref=_describe(ref), tgt=_describe(tgt),
+                               detail="engine_failure->engine_failure"))
         else:
             if cfg.compare_error_messages and ref.error and tgt.error:
                 ka, kb = error_kind(ref.error.message), error_kind(tgt.error.message)
@@ -664,8 +702,10 @@ def compare_results(
         ti = _index(tgt.series, cv, "target", col)
         if cv:
             ti = _pair_count_values(ri, ti, cv, cfg)
-        if shape.select_k is not None and shape.select_k.op in ("topk", "bottomk", "limitk"):
-            _compare_select_k(shape.select_k, ri, ti, col)
+        if shape.select_k is not None:
+            from promfuzz.oracles._selectk import compare_select_k
+
+            compare_select_k(shape.select_k, ri, ti, col, operand, cv)
         else:
             missing = [k for k in ri if k not in ti]
             extra = [k for k in ti if k not in ri]

@@ -23,7 +23,7 @@ as unsupported: there is nothing to compare against.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from functools import lru_cache
 from typing import Any
@@ -119,9 +119,13 @@ class DifferentialOracle:
         self.rules = rules or RuleSet()
         self.versions = dict(versions or {})
 
-    def check(self, case: Case, ref: Result, tgt: Result, detail: bool = True) -> Verdict:
+    def check(self, case: Case, ref: Result, tgt: Result, detail: bool = True,
+              operand: Callable[[str], Result | None] | None = None) -> Verdict:
         """Judge one pair. ``detail=False`` skips building the human-readable diff (costly,
-        deepdiff) for callers that only count verdicts; signatures are the same."""
+        deepdiff) for callers that only count verdicts; signatures are the same.
+        ``operand``: the reference engine's answer to a subexpression's text on the case's
+        data and parameters (see :func:`~promfuzz.oracles.compare.compare_results`); without
+        it a topk/bottomk/limitk pick that differs from the reference's is a difference."""
         rc, tc = error_class(ref), error_class(tgt)
         classes = (rc or "ok", tc or "ok")
         features = query_features(case.query)
@@ -146,7 +150,7 @@ class DifferentialOracle:
                 signature=Signature(ORACLE, "engine_failure", sig_features, classes, tgt.engine, side),
                 reason=msg, detail=f"{failed.engine} failed ({error_class(failed)}): {msg}",
             )
-        comparison = compare_results(case.query, case.params, ref, tgt, self.config)
+        comparison = compare_results(case.query, case.params, ref, tgt, self.config, operand)
         if comparison.equal:
             return Verdict.match(ORACLE, comparison.notes)
         rule_features = features | _data_features(case)
@@ -155,7 +159,7 @@ class DifferentialOracle:
             # A rule must see every difference, not the first max_differences of them:
             # compare again without the cap (only for divergent answers, so rarely).
             judged = compare_results(case.query, case.params, ref, tgt,
-                                     replace(self.config, max_differences=_UNCAPPED))
+                                     replace(self.config, max_differences=_UNCAPPED), operand)
         rules = self.rules.explain(judged, rule_features, tgt.engine, ref.engine, self.versions.get(tgt.engine))
         category = comparison.primary_category or "unknown"
         if category == "annotations" and all(d.category == "annotations" for d in comparison.differences):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 from oracle_helpers import err, mat, scalar, vec
@@ -175,51 +176,85 @@ def test_sort_ties_may_come_in_any_order() -> None:
     assert cats("sort(x)", a, b) == ()
 
 
-def test_sort_by_label_checks_the_sort_labels_sequence() -> None:
+def test_sort_by_label_checks_the_full_order_including_the_tie_break() -> None:
     a = vec(T, ({"a": "x", "b": "1"}, 1.0), ({"a": "y", "b": "2"}, 2.0))
     b = vec(T, ({"a": "y", "b": "2"}, 2.0), ({"a": "x", "b": "1"}, 1.0))
     assert cats('sort_by_label(m, "a")', a, b) == ("order",)
+    # Equal sort labels: Prometheus orders by the full label set (b="1" before b="2"), so
+    # the tie has one right order, not any.
     tie_a = vec(T, ({"a": "x", "b": "1"}, 1.0), ({"a": "x", "b": "2"}, 2.0))
     tie_b = vec(T, ({"a": "x", "b": "2"}, 2.0), ({"a": "x", "b": "1"}, 1.0))
-    assert cats('sort_by_label(m, "a")', tie_a, tie_b) == ()
+    assert cats('sort_by_label(m, "a")', tie_a, tie_a) == ()
+    assert cats('sort_by_label(m, "a")', tie_a, tie_b) == ("order",)
 
 
 # --------------------------------------------------------------------------- topk
 
-def test_topk_tie_accepts_any_valid_pick() -> None:
+def ops(answers: dict[str, Result]) -> Callable[[str], Result | None]:
+    """An operand resolver answering the given texts (None for any other)."""
+    return answers.get
+
+
+M3 = vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0), ({"i": "c"}, 5.0), ({"i": "d"}, 1.0))
+
+
+def test_topk_tie_accepts_any_valid_pick_of_the_operand() -> None:
     ref = vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0))
     tgt = vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 5.0))  # c also had 5 in the input
-    c = compare_results("topk(2, m)", INSTANT, ref, tgt)
-    assert c.equal and any("tie" in n for n in c.notes)
+    c = compare_results("topk(2, m)", INSTANT, ref, tgt, operand=ops({"m": M3}))
+    assert c.equal and any("tie" in n or "pick" in n for n in c.notes)
+
+
+def test_a_differing_pick_without_an_operand_is_unverified_not_accepted() -> None:
+    ref = vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0))
+    tgt = vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 5.0))
+    for operand in (None, ops({})):
+        c = compare_results("topk(2, m)", INSTANT, ref, tgt, operand=operand)
+        assert c.categories == ("missing_series", "extra_series")
+        assert {d.detail for d in c.differences} == {"unverified_pick"}
 
 
 def test_topk_rejects_a_pick_that_is_not_the_boundary_value() -> None:
-    # Both sides swapped series carry one value, but it is not the lowest chosen one.
-    ref = vec(T, ({"i": "a"}, 5.0), ({"i": "b"}, 3.0))
-    tgt = vec(T, ({"i": "c"}, 5.0), ({"i": "b"}, 3.0))
-    assert cats("topk(2, m)", ref, tgt) == ("missing_series", "extra_series")
+    # The target kept c (5) and left out a (9): a ranks above it.
+    ref = vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0))
+    tgt = vec(T, ({"i": "c"}, 5.0), ({"i": "b"}, 5.0))
+    c = compare_results("topk(2, m)", INSTANT, ref, tgt, operand=ops({"m": M3}))
+    assert c.categories == ("missing_series", "extra_series")
+    assert {d.detail for d in c.differences} == {"topk_pick"}
 
 
 def test_topk_rejects_a_pick_of_another_value_or_size() -> None:
     ref = vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0))
-    assert cats("topk(2, m)", ref, vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 4.0))) == (
-        "missing_series", "extra_series")
-    assert cats("topk(2, m)", ref, vec(T, ({"i": "a"}, 9.0))) == ("missing_series",)
+    m = ops({"m": M3})
+    assert compare_results("topk(2, m)", INSTANT, ref, vec(T, ({"i": "a"}, 9.0), ({"i": "d"}, 1.0)),
+                           operand=m).categories == ("missing_series", "extra_series")
+    assert compare_results("topk(2, m)", INSTANT, ref, vec(T, ({"i": "a"}, 9.0)),
+                           operand=m).categories == ("missing_series",)
+    # c is a tied input series, but the target reports it with another value
+    assert "value" in compare_results("topk(2, m)", INSTANT, ref, vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 4.0)),
+                                      operand=m).categories
 
 
 def test_bottomk_boundary_is_the_largest_chosen_value() -> None:
+    m = ops({"m": vec(T, ({"i": "a"}, 1.0), ({"i": "b"}, 5.0), ({"i": "c"}, 5.0), ({"i": "d"}, 9.0))})
     ref = vec(T, ({"i": "a"}, 1.0), ({"i": "b"}, 5.0))
-    assert cats("bottomk(2, m)", ref, vec(T, ({"i": "a"}, 1.0), ({"i": "c"}, 5.0))) == ()
-    assert cats("bottomk(2, m)", ref, vec(T, ({"i": "c"}, 1.0), ({"i": "b"}, 5.0))) != ()
+    assert compare_results("bottomk(2, m)", INSTANT, ref, vec(T, ({"i": "a"}, 1.0), ({"i": "c"}, 5.0)),
+                           operand=m).equal
+    # the tie at 5 is not the boundary when the target drops a (1) for it
+    assert not compare_results("bottomk(2, m)", INSTANT, ref, vec(T, ({"i": "c"}, 5.0), ({"i": "b"}, 5.0)),
+                               operand=m).equal
+    assert not compare_results("bottomk(2, m)", INSTANT, ref, vec(T, ({"i": "a"}, 1.0), ({"i": "d"}, 9.0)),
+                               operand=m).equal
 
 
 def test_topk_ties_are_judged_per_group() -> None:
     q = "topk by (g) (1, m)"
+    m = ops({"m": vec(T, ({"g": "1", "i": "a"}, 5.0), ({"g": "1", "i": "c"}, 5.0), ({"g": "2", "i": "b"}, 7.0))})
     ref = vec(T, ({"g": "1", "i": "a"}, 5.0), ({"g": "2", "i": "b"}, 7.0))
     ok = vec(T, ({"g": "2", "i": "b"}, 7.0), ({"g": "1", "i": "c"}, 5.0))
     bad = vec(T, ({"g": "1", "i": "a"}, 5.0), ({"g": "1", "i": "c"}, 5.0))
-    assert cats(q, ref, ok) == ()
-    assert cats(q, ref, bad) != ()
+    assert compare_results(q, INSTANT, ref, ok, operand=m).equal
+    assert not compare_results(q, INSTANT, ref, bad, operand=m).equal
 
 
 def test_topk_order_within_a_group_matters_for_instant_queries() -> None:
@@ -232,26 +267,36 @@ def test_topk_order_within_a_group_matters_for_instant_queries() -> None:
 
 
 def test_topk_ties_in_range_queries_are_judged_per_step() -> None:
+    m = ops({"m": mat(({"i": "a"}, [(0, 5.0), (60_000, 5.0)]), ({"i": "b"}, [(0, 1.0)]),
+                      ({"i": "c"}, [(0, 4.0), (60_000, 5.0)]))})
     ref = mat(({"i": "a"}, [(0, 5.0), (60_000, 5.0)]), ({"i": "b"}, [(0, 1.0)]))
-    assert cats("topk(2, m)", ref, mat(({"i": "a"}, [(0, 5.0), (60_000, 5.0)])), RANGE) == ("missing_series",)
-    bad = mat(({"i": "a"}, [(0, 5.0)]), ({"i": "c"}, [(60_000, 4.0)]), ({"i": "b"}, [(0, 1.0)]))
-    assert cats("topk(2, m)", ref, bad, RANGE) == ("missing_series", "extra_series")
+    assert compare_results("topk(2, m)", RANGE, ref, mat(({"i": "a"}, [(0, 5.0), (60_000, 5.0)])),
+                           operand=m).categories == ("missing_series",)
     ref1 = mat(({"i": "a"}, [(0, 5.0), (60_000, 5.0)]))
-    ok1 = mat(({"i": "a"}, [(0, 5.0)]), ({"i": "c"}, [(60_000, 5.0)]))
-    assert cats("topk(1, m)", ref1, ok1, RANGE) == ()
+    ok1 = mat(({"i": "a"}, [(0, 5.0)]), ({"i": "c"}, [(60_000, 5.0)]))  # at 60s a and c tie
+    assert compare_results("topk(1, m)", RANGE, ref1, ok1, operand=m).equal
+    bad1 = mat(({"i": "c"}, [(0, 4.0), (60_000, 5.0)]))  # at 0s c (4) is below a (5)
+    assert not compare_results("topk(1, m)", RANGE, ref1, bad1, operand=m).equal
 
 
-def test_topk_under_tie_transparent_wrappers_is_still_judged() -> None:
-    ref = vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0))
-    tgt = vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 5.0))
-    assert cats("abs(topk(2, m)) * 2", ref, tgt) == ()
-    assert cats("abs(topk(2, m)) * 2", ref, vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 6.0))) != ()
+def test_topk_under_wrappers_is_checked_below_the_wrapper() -> None:
+    m = ops({"m": M3, "abs(m) * 2": vec(T, ({"i": "a"}, 18.0), ({"i": "b"}, 10.0), ({"i": "c"}, 10.0),
+                                         ({"i": "d"}, 2.0))})
+    ref = vec(T, ({"i": "a"}, 18.0), ({"i": "b"}, 10.0))
+    assert compare_results("abs(topk(2, m)) * 2", INSTANT, ref, vec(T, ({"i": "a"}, 18.0), ({"i": "c"}, 10.0)),
+                           operand=m).equal
+    assert not compare_results("abs(topk(2, m)) * 2", INSTANT, ref,
+                               vec(T, ({"i": "a"}, 18.0), ({"i": "c"}, 12.0)), operand=m).equal
+    assert not compare_results("abs(topk(2, m)) * 2", INSTANT, ref,
+                               vec(T, ({"i": "a"}, 18.0), ({"i": "d"}, 2.0)), operand=m).equal
 
 
 def test_sorted_topk_ties_are_accepted_and_order_still_checked() -> None:
+    m = ops({"m": M3, "sort_desc(m)": M3})
     ref = vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0))
-    assert cats("sort_desc(topk(2, m))", ref, vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 5.0))) == ()
-    assert cats("sort_desc(topk(2, m))", ref, vec(T, ({"i": "c"}, 5.0), ({"i": "a"}, 9.0))) == ("order",)
+    assert compare_results("sort_desc(topk(2, m))", INSTANT, ref, vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 5.0)),
+                           operand=m).equal
+    assert cats("sort_desc(topk(2, m))", ref, vec(T, ({"i": "b"}, 5.0), ({"i": "a"}, 9.0))) == ("order",)
 
 
 def test_nested_topk_differences_are_flagged_tie_sensitive() -> None:
@@ -262,10 +307,17 @@ def test_nested_topk_differences_are_flagged_tie_sensitive() -> None:
     assert not plain.equal and not plain.tie_sensitive
 
 
-def test_limitk_accepts_any_pick_of_the_right_size() -> None:
+def test_limitk_accepts_only_series_of_its_input_in_the_right_number() -> None:
+    m = ops({"m": vec(T, ({"i": "a"}, 1.0), ({"i": "b"}, 2.0), ({"i": "c"}, 7.0))})
     ref = vec(T, ({"i": "a"}, 1.0), ({"i": "b"}, 2.0))
-    assert cats("limitk(2, m)", ref, vec(T, ({"i": "a"}, 1.0), ({"i": "c"}, 7.0))) == ()
-    assert cats("limitk(2, m)", ref, vec(T, ({"i": "a"}, 1.0))) != ()
+    assert compare_results("limitk(2, m)", INSTANT, ref, vec(T, ({"i": "a"}, 1.0), ({"i": "c"}, 7.0)),
+                           operand=m).equal
+    assert not compare_results("limitk(2, m)", INSTANT, ref, vec(T, ({"i": "a"}, 1.0)), operand=m).equal
+    # c is an input series but not with value 8; x is no input series at all
+    assert not compare_results("limitk(2, m)", INSTANT, ref, vec(T, ({"i": "a"}, 1.0), ({"i": "c"}, 8.0)),
+                               operand=m).equal
+    assert not compare_results("limitk(2, m)", INSTANT, ref, vec(T, ({"i": "a"}, 1.0), ({"i": "x"}, 7.0)),
+                               operand=m).equal
 
 
 # --------------------------------------------------------------------------- errors
@@ -311,11 +363,16 @@ W1 = 'PromQL info: metric might not be a counter, name does not end in _total/_s
 W1_MOVED = 'PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "x" (1:8)'
 
 
-def test_annotation_positions_are_ignored_by_default_only() -> None:
+def test_annotation_positions_are_compared_where_both_sides_report_them() -> None:
     a = vec(T, ({"a": "1"}, 1.0), infos=[W1])
     b = vec(T, ({"a": "1"}, 1.0), infos=[W1_MOVED])
-    assert cats("rate(x[5m])", a, b) == ()
-    assert cats("rate(x[5m])", a, b, config=ComparisonConfig(annotations="exact")) == ("annotations",)
+    bare = vec(T, ({"a": "1"}, 1.0), infos=[W1[: W1.rindex(" (")]])
+    assert cats("rate(x[5m])", a, a) == ()
+    assert cats("rate(x[5m])", a, b) == ("annotations",)  # both give a position: (1:6) is not (1:8)
+    assert cats("rate(x[5m])", a, bare) == ()  # the target gives none: compared without
+    assert cats("rate(x[5m])", bare, b) == ()
+    assert cats("rate(x[5m])", a, b, config=ComparisonConfig(annotations="ignore_positions")) == ()
+    assert cats("rate(x[5m])", a, bare, config=ComparisonConfig(annotations="exact")) == ("annotations",)
 
 
 def test_annotations_are_multisets() -> None:
@@ -331,13 +388,20 @@ def test_annotations_can_be_ignored() -> None:
     assert cats("x", a, one(1.0), config=ComparisonConfig(annotations="ignore")) == ()
 
 
-def test_capped_annotations_need_only_be_a_subset() -> None:
+def test_capped_annotations_need_only_be_a_subset_when_the_api_says_it_capped() -> None:
     many = [f"w{i}" for i in range(12)]
     a = vec(T, ({"a": "1"}, 1.0), warnings=many)
-    assert cats("x", a, vec(T, ({"a": "1"}, 1.0), warnings=many[2:])) == ()  # target shows 10 of the 12
-    complete = vec(T, ({"a": "1"}, 1.0), warnings=many[:9])  # 9 < cap: the whole set
-    assert cats("x", complete, vec(T, ({"a": "1"}, 1.0), warnings=many[:9] + ["other"])) == ("annotations",)
-    assert cats("x", complete, vec(T, ({"a": "1"}, 1.0), warnings=many[:10])) == ("annotations",)
+    capped = many[2:] + ["2 more warning annotations omitted"]  # what Prometheus's API sends
+    assert cats("x", a, vec(T, ({"a": "1"}, 1.0), warnings=capped)) == ()
+    wrong_total = many[2:] + ["3 more warning annotations omitted"]
+    assert cats("x", a, vec(T, ({"a": "1"}, 1.0), warnings=wrong_total)) == ("annotations",)
+    foreign = many[3:] + ["other", "2 more warning annotations omitted"]
+    assert cats("x", a, vec(T, ({"a": "1"}, 1.0), warnings=foreign)) == ("annotations",)
+    # Without the API's line nothing is capped: ten of twelve is a difference.
+    assert cats("x", a, vec(T, ({"a": "1"}, 1.0), warnings=many[2:])) == ("annotations",)
+    # A silently capping target can be declared.
+    silent = ComparisonConfig(annotation_cap=10)
+    assert cats("x", a, vec(T, ({"a": "1"}, 1.0), warnings=many[2:]), config=silent) == ()
 
 
 # --------------------------------------------------------------------------- types
