@@ -160,7 +160,8 @@ class DifferentialOracle:
             # compare again without the cap (only for divergent answers, so rarely).
             judged = compare_results(case.query, case.params, ref, tgt,
                                      replace(self.config, max_differences=_UNCAPPED), operand)
-        rules = self.rules.explain(judged, rule_features, tgt.engine, ref.engine, self.versions.get(tgt.engine))
+        rules = self.rules.explain(judged, rule_features, tgt.engine, ref.engine, self.versions.get(tgt.engine),
+                                   case=case)
         category = comparison.primary_category or "unknown"
         if category == "annotations" and all(d.category == "annotations" for d in comparison.differences):
             # Only annotations differ: one bug per kind of annotation gained or lost.

@@ -31,9 +31,19 @@ Rules live in TOML files (``promfuzz/oracles/known/<engine>.toml``, read with
     version_min = "v3.0.0"                    # target engine version, inclusive
     version_max = "v3.2.0"                    # exclusive
 
+Shape conditions, decided on the case (query tree and dataset), name the situation that
+makes the difference legitimate rather than features the query merely has:
+``skipped_operand_error``, ``skipped_operand_annotations``, ``duplicate_group_unmatched``,
+``histogram_operand``, ``parse_error_context``. A rule with one of them never applies when
+the caller gives no case (``RuleSet.explain(..., case=...)``).
+
+Every rule names its ``evidence`` (cases replayed on the real engine that the rule must
+explain) and its ``near_miss`` cases (target answers the rule must NOT explain); a rule
+without them is refused at load. ``promfuzz/oracles/known/README.md`` documents every key.
+
 A comparison is explained when every one of its differences is explained by some rule
 whose case-level conditions (engines, features, error classes, reference annotations,
-versions, emptiness) hold.
+versions, emptiness, shapes) hold.
 A rule with a version range never matches an engine whose version is unknown.
 """
 
@@ -49,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from promfuzz.errors import ConfigError
-from promfuzz.model import Labels, Result
+from promfuzz.model import Case, Labels, Result
 from promfuzz.oracles.compare import CATEGORIES, ERROR_CLASSES, Comparison, Difference
 
 _MATCH_KEYS: dict[str, type] = {
@@ -57,8 +67,27 @@ _MATCH_KEYS: dict[str, type] = {
     "details": list, "error_classes": list, "message_regex": str, "ref_regex": str, "ref_annotation_regex": str,
     "max_rel_diff": float,
     "label_diff_only": list, "result_empty": bool, "target_empty": bool, "version_min": str, "version_max": str,
+    # shape conditions, decided on the case (see the README next to the rule files)
+    "skipped_operand_error": bool, "skipped_operand_annotations": bool, "duplicate_group_unmatched": bool,
+    "histogram_operand": list, "parse_error_context": str,
 }
-_RULE_KEYS = {"id", "reason", "link", "effect", "match"}
+_CASE_KEYS = ("skipped_operand_error", "skipped_operand_annotations", "duplicate_group_unmatched",
+              "histogram_operand", "parse_error_context")
+_RULE_KEYS = {"id", "reason", "link", "effect", "match", "evidence", "near_miss"}
+_EVIDENCE_KEYS = {"engine", "case", "note"}
+_CORPUS_REF_RE = re.compile(r"^corpus:[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One case a rule is judged on: ``case`` is ``corpus:<case id>`` (a stored corpus case)
+    or a promqltest file relative to the rules file's folder; ``engine`` is the real target
+    engine it is replayed on. For a near miss the file's expected block is the target's
+    answer to judge (the reference engine answers the file's query itself)."""
+
+    engine: str
+    case: str
+    note: str = ""
 EFFECTS = ("expected",)
 
 
@@ -85,6 +114,17 @@ class KnownDifference:
     target_empty: bool | None = None
     version_min: str | None = None
     version_max: str | None = None
+    skipped_operand_error: bool | None = None
+    skipped_operand_annotations: bool | None = None
+    duplicate_group_unmatched: bool | None = None
+    histogram_operand: tuple[str, ...] = ()
+    parse_error_context: re.Pattern[str] | None = None
+    evidence: tuple[Evidence, ...] = ()
+    near_miss: tuple[Evidence, ...] = ()
+
+    @property
+    def needs_case(self) -> bool:
+        return any(getattr(self, k) not in (None, ()) for k in _CASE_KEYS)
 
     # case-level -------------------------------------------------------------
     def applies_to_case(
@@ -94,6 +134,7 @@ class KnownDifference:
         target: str,
         reference: str,
         target_version: str | None,
+        facts: _Facts | None = None,
     ) -> bool:
         if self.engines and not any(fnmatch.fnmatchcase(target, g) for g in self.engines):
             return False
@@ -125,6 +166,43 @@ class KnownDifference:
             if self.version_min is not None and v < version_key(self.version_min):
                 return False
             if self.version_max is not None and v >= version_key(self.version_max):
+                return False
+        if self.needs_case:
+            if facts is None:
+                return False
+            if not self._shape_holds(comparison, facts):
+                return False
+        return True
+
+    def _shape_holds(self, comparison: Comparison, f: _Facts) -> bool:
+        ref_msg = _error_message(comparison.ref)
+        if self.skipped_operand_error is not None:
+            if error_from_skipped_operand(f, ref_msg) != self.skipped_operand_error:
+                return False
+        if self.skipped_operand_annotations is not None:
+            if bool(skipped_operands(f, "data")) != self.skipped_operand_annotations:
+                return False
+        if self.duplicate_group_unmatched is not None:
+            if unmatched_duplicate_group(f, ref_msg) != self.duplicate_group_unmatched:
+                return False
+        if self.histogram_operand and not histogram_operands(f, self.histogram_operand):
+            return False
+        if self.parse_error_context is not None:
+            ctx = parse_error_context(f.case.query, _error_message(comparison.tgt))
+            if ctx is None or not self.parse_error_context.search(ctx):
+                return False
+        return True
+
+    def explains_in_case(self, d: Difference, f: _Facts | None) -> bool:
+        """Difference-level shape conditions: with ``histogram_operand``, a difference with
+        labels must be on a series of a histogram operand (labels without __name__)."""
+        if not self.explains(d):
+            return False
+        if self.histogram_operand and d.labels is not None:
+            if f is None:
+                return False
+            want = {k: v for k, v in d.labels if k != "__name__"}
+            if want not in histogram_operands(f, self.histogram_operand):
                 return False
         return True
 
@@ -158,6 +236,28 @@ class KnownDifference:
         return missing == extra
 
 
+def _error_message(r: Result | None) -> str:
+    return r.error.message if r is not None and r.error is not None else ""
+
+
+_PARSE_POS_RE = re.compile(r"(\d+):(\d+): parse error")
+
+
+def parse_error_context(query: str, message: str) -> str | None:
+    """The query text from its start up to and including the character a parse error
+    message points at (``L:C: parse error``, 1-based line and column as Prometheus counts
+    them); None when the message has no position or it is outside the query."""
+    m = _PARSE_POS_RE.search(message)
+    if m is None:
+        return None
+    line, col = int(m.group(1)), int(m.group(2))
+    lines = query.split("\n")
+    if not 1 <= line <= len(lines) or not 1 <= col <= len(lines[line - 1].encode()) + 1:
+        return None
+    head = "\n".join(lines[: line - 1] + [lines[line - 1].encode()[:col].decode(errors="ignore")])
+    return head
+
+
 def _empty(r: Result | None) -> bool:
     return r is not None and r.ok and not r.series and r.value_type in ("vector", "matrix")
 
@@ -181,7 +281,37 @@ def _fail(source: str, rule: str, msg: str) -> ConfigError:
     return ConfigError(f"{source}: rule {rule}: {msg}")
 
 
-def _parse_rule(raw: Any, source: str, index: int) -> KnownDifference:
+def _parse_evidence(raw: Any, key: str, source: str, label: str, engines: tuple[str, ...],
+                    base: Path | None) -> tuple[Evidence, ...]:
+    what = "evidence (cases the rule must explain)" if key == "evidence" else "near_miss (cases it must not)"
+    if raw is None:
+        raise _fail(source, label, f"missing {key!r}: every rule names its {what}, as "
+                    f'[{{engine = "...", case = "corpus:<case id>" or "evidence/<file>.test"}}, ...]')
+    if not isinstance(raw, list) or not raw:
+        raise _fail(source, label, f"{key} must be a non-empty list of tables {{engine = ..., case = ...}}")
+    out = []
+    for i, item in enumerate(raw):
+        where = f"{key}[{i}]"
+        if not isinstance(item, Mapping):
+            raise _fail(source, label, f"{where} must be a table {{engine = ..., case = ...}}")
+        unknown = set(item) - _EVIDENCE_KEYS
+        if unknown:
+            raise _fail(source, label, f"{where}: unknown keys {sorted(unknown)} (expected {sorted(_EVIDENCE_KEYS)})")
+        engine, case, note = item.get("engine"), item.get("case"), item.get("note", "")
+        if not isinstance(engine, str) or not engine or not isinstance(note, str):
+            raise _fail(source, label, f"{where}: 'engine' must be a non-empty string (and 'note' a string)")
+        if engines and not any(fnmatch.fnmatchcase(engine, g) for g in engines):
+            raise _fail(source, label, f"{where}: engine {engine!r} is not one the rule applies to {list(engines)}")
+        if not isinstance(case, str) or not (_CORPUS_REF_RE.match(case) or case.endswith(".test")):
+            raise _fail(source, label, f"{where}: 'case' must be \"corpus:<16 hex digits>\" or a .test file, "
+                        f"not {case!r}")
+        if base is not None and case.endswith(".test") and not (base / case).is_file():
+            raise _fail(source, label, f"{where}: evidence file {base / case} does not exist")
+        out.append(Evidence(engine, case, note))
+    return tuple(out)
+
+
+def _parse_rule(raw: Any, source: str, index: int, base: Path | None = None) -> KnownDifference:
     label = f"#{index + 1}"
     if not isinstance(raw, Mapping):
         raise _fail(source, label, "expected a table")
@@ -221,7 +351,7 @@ def _parse_rule(raw: Any, source: str, index: int) -> KnownDifference:
     for cls in kw.get("error_classes", ()):
         if cls not in ERROR_CLASSES:
             raise _fail(source, label, f"unknown error class {cls!r} (expected one of {list(ERROR_CLASSES)})")
-    for key in ("message_regex", "ref_regex", "ref_annotation_regex"):
+    for key in ("message_regex", "ref_regex", "ref_annotation_regex", "parse_error_context"):
         if key in kw:
             try:
                 kw[key] = re.compile(kw[key])
@@ -233,12 +363,16 @@ def _parse_rule(raw: Any, source: str, index: int) -> KnownDifference:
                 version_key(kw[key])
             except ConfigError as e:
                 raise _fail(source, label, f"match.{key}: {e}") from e
+    engines = kw.get("engines", ())
+    kw["evidence"] = _parse_evidence(raw.get("evidence"), "evidence", source, label, engines, base)
+    kw["near_miss"] = _parse_evidence(raw.get("near_miss"), "near_miss", source, label, engines, base)
     return KnownDifference(id=rid, reason=raw["reason"].strip(), link=raw["link"].strip(), source=source,
                            effect=effect, **kw)
 
 
-def parse_rules(text: str, source: str = "<string>") -> tuple[KnownDifference, ...]:
-    """Rules from TOML text; :class:`ConfigError` names the file and the rule at fault."""
+def parse_rules(text: str, source: str = "<string>", base: Path | None = None) -> tuple[KnownDifference, ...]:
+    """Rules from TOML text; :class:`ConfigError` names the file and the rule at fault.
+    ``base`` is the folder evidence files are relative to (checked to exist when given)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -249,7 +383,7 @@ def parse_rules(text: str, source: str = "<string>") -> tuple[KnownDifference, .
     raw = doc.get("rule", [])
     if not isinstance(raw, list):
         raise ConfigError(f"{source}: 'rule' must be an array of tables ([[rule]])")
-    return tuple(_parse_rule(r, source, i) for i, r in enumerate(raw))
+    return tuple(_parse_rule(r, source, i, base) for i, r in enumerate(raw))
 
 
 def load_rules_file(path: str | Path) -> tuple[KnownDifference, ...]:
@@ -258,7 +392,7 @@ def load_rules_file(path: str | Path) -> tuple[KnownDifference, ...]:
         text = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"{p}: cannot read rules file: {e}") from e
-    return parse_rules(text, str(p))
+    return parse_rules(text, str(p), p.parent)
 
 
 @dataclass(frozen=True)
@@ -290,17 +424,23 @@ class RuleSet:
         target: str,
         reference: str = "",
         target_version: str | None = None,
+        *,
+        case: Case | None = None,
     ) -> tuple[str, ...]:
-        """Ids of the rules that together explain every difference (empty: not explained)."""
+        """Ids of the rules that together explain every difference (empty: not explained).
+        ``case`` (the data, query and parameters) is what shape conditions are decided on;
+        without it, rules that have one do not apply."""
         if comparison.equal or comparison.truncated:
             return ()
         fs = frozenset(features)
-        live = [r for r in self.rules if r.applies_to_case(comparison, fs, target, reference, target_version)]
+        facts = _Facts(case) if case is not None and any(r.needs_case for r in self.rules) else None
+        live = [r for r in self.rules
+                if r.applies_to_case(comparison, fs, target, reference, target_version, facts)]
         if not live:
             return ()
         used: dict[str, list[Difference]] = {}
         for d in comparison.differences:
-            rule = next((r for r in live if r.explains(d)), None)
+            rule = next((r for r in live if r.explains_in_case(d, facts)), None)
             if rule is None:
                 return ()
             used.setdefault(rule.id, []).append(d)
@@ -322,3 +462,411 @@ def load_rules(paths: Iterable[str | Path] | None = None) -> RuleSet:
     for f in files:
         out.extend(load_rules_file(f))
     return RuleSet(tuple(out))
+
+
+# --------------------------------------------------------------------------- shapes
+#
+# Conditions decided on the case itself (query tree + dataset), not on the features the
+# query has. Every helper answers conservatively: when it cannot decide (an unparsable
+# query, a regex Python cannot read, a construct whose output labels it does not model),
+# the condition does not hold, so the difference stays a divergence.
+
+# Functions whose output series carry their vector/matrix argument's labels (__name__
+# aside): element-wise maths and the *_over_time family. Given literal other arguments
+# they cannot fail, and on an empty input they produce nothing (no series, no annotation).
+_LABEL_PRESERVING = frozenset("""
+abs acos acosh asin asinh atan atanh avg_over_time ceil changes clamp clamp_max clamp_min cos cosh
+count_over_time day_of_month day_of_week day_of_year days_in_month deg delta deriv exp first_over_time
+floor histogram_avg histogram_count histogram_stddev histogram_stdvar histogram_sum hour idelta increase
+irate last_over_time ln log10 log2 mad_over_time max_over_time min_over_time minute month predict_linear
+present_over_time quantile_over_time rad rate resets round sgn sin sinh sort sort_by_label
+sort_by_label_desc sort_desc sqrt stddev_over_time stdvar_over_time sum_over_time tan tanh timestamp
+ts_of_first_over_time ts_of_last_over_time ts_of_max_over_time ts_of_min_over_time year
+""".split())
+# Aggregations without a parameter: output labels are the grouping labels.
+_GROUPING_AGGS = frozenset(("sum", "avg", "min", "max", "count", "group", "stddev", "stdvar"))
+# Aggregations that pick input series (labels unchanged).
+_PICKING_AGGS = frozenset(("topk", "bottomk", "limitk", "limit_ratio"))
+_SET_OPS = frozenset(("and", "or", "unless"))
+
+
+
+class _Facts:
+    """The parsed query and the dataset's label sets, computed once per case."""
+
+    __slots__ = ("case", "tree", "series", "hist_series", "_cache")
+
+    def __init__(self, case: Any) -> None:
+        from promfuzz.model import Histogram
+        from promfuzz.promql import parse
+
+        self.case = case
+        try:
+            self.tree: Any = parse(case.query)
+        except Exception:  # noqa: BLE001 - an unparsable query decides nothing
+            self.tree = None
+        self.series = [dict(s.labels) for s in case.dataset.series]
+        self.hist_series = [dict(s.labels) for s in case.dataset.series
+                            if any(isinstance(x.v, Histogram) for x in s.samples)]
+        self._cache: dict[tuple[str, int], Any] = {}
+
+
+def _matcher_ok(op: str, value: str, have: str) -> bool | None:
+    if op == "=":
+        return have == value
+    if op == "!=":
+        return have != value
+    try:
+        hit = re.fullmatch(value, have, re.DOTALL) is not None
+    except re.error:
+        return None
+    return hit if op == "=~" else not hit
+
+
+def _selected(sel: Any, pool: Sequence[dict[str, str]]) -> list[dict[str, str]] | None:
+    """The label sets of ``pool`` a vector selector matches; None when undecidable."""
+    matchers = [(m.name, m.op, m.value) for m in sel.matchers]
+    if sel.name is not None:
+        matchers.append(("__name__", "=", sel.name))
+    out = []
+    for labels in pool:
+        ok = True
+        for name, op, value in matchers:
+            hit = _matcher_ok(op, value, labels.get(name, ""))
+            if hit is None:
+                return None
+            if not hit:
+                ok = False
+                break
+        if ok:
+            out.append(labels)
+    return out
+
+
+def _vtype(node: Any) -> str | None:
+    from promfuzz.promql.ast import value_type
+
+    try:
+        return value_type(node)
+    except (KeyError, TypeError):
+        return None
+
+
+def _strip(node: Any) -> Any:
+    from promfuzz.promql.ast import ParenExpr
+
+    while isinstance(node, ParenExpr):
+        node = node.expr
+    return node
+
+
+def _series_arg(call: Any) -> tuple[Any, bool] | None:
+    """The one vector/matrix argument of a call and whether every other one is a number literal."""
+    from promfuzz.promql.ast import NumberLiteral, StringLiteral
+
+    series = [a for a in call.args if _vtype(a) in ("vector", "matrix")]
+    if len(series) != 1:
+        return None
+    rest = [a for a in call.args if a is not series[0]]
+    literal = all(isinstance(_strip(a), (NumberLiteral, StringLiteral)) for a in rest)
+    return series[0], literal
+
+
+def _out_labels(node: Any, f: _Facts) -> list[dict[str, str]] | None:
+    """A superset of the label sets (without __name__) a vector expression can output at any
+    time, from the dataset; None when the construct is not modelled."""
+    from promfuzz.promql import ast as A
+
+    node = _strip(node)
+    t = type(node)
+    if t is A.VectorSelector:
+        sel = _selected(node, f.series)
+        return None if sel is None else [{k: v for k, v in lb.items() if k != "__name__"} for lb in sel]
+    if t is A.MatrixSelector:
+        return _out_labels(node.selector, f)
+    if t is A.SubqueryExpr or t is A.UnaryExpr:
+        return _out_labels(node.expr, f)
+    if t is A.Call and node.func in _LABEL_PRESERVING:
+        arg = _series_arg(node)
+        return None if arg is None else _out_labels(arg[0], f)
+    if t is A.AggregateExpr:
+        inner = _out_labels(node.expr, f)
+        if inner is None:
+            return None
+        if node.op in _PICKING_AGGS:
+            return inner
+        if node.op in _GROUPING_AGGS or node.op == "quantile":
+            g = set(node.grouping or ())
+            if node.without:
+                return [{k: v for k, v in lb.items() if k not in g} for lb in inner]
+            return [{k: v for k, v in lb.items() if k in g} for lb in inner]
+        return None
+    if t is A.BinaryExpr:
+        lt, rt = _vtype(node.lhs), _vtype(node.rhs)
+        if lt == "vector" and rt == "scalar":
+            return _out_labels(node.lhs, f)
+        if lt == "scalar" and rt == "vector":
+            return _out_labels(node.rhs, f)
+        if lt == rt == "vector" and node.op in ("and", "unless") and not _has_fill(node):
+            return _out_labels(node.lhs, f)
+    return None
+
+
+def _has_fill(b: Any) -> bool:
+    m = b.matching
+    return m is not None and (m.fill_lhs is not None or m.fill_rhs is not None)
+
+
+def _is_empty(node: Any, f: _Facts) -> bool:
+    """True when the expression outputs no series on the case's data and cannot fail or
+    annotate: selectors that match no series of the dataset, and only constructs that map
+    an empty input to an empty output with literal parameters."""
+    from promfuzz.promql import ast as A
+
+    node = _strip(node)
+    t = type(node)
+    if t is A.VectorSelector:
+        sel = _selected(node, f.series)
+        return sel is not None and not sel
+    if t is A.MatrixSelector:
+        return _is_empty(node.selector, f)
+    if t is A.SubqueryExpr or t is A.UnaryExpr:
+        return _is_empty(node.expr, f)
+    if t is A.Call and node.func in _LABEL_PRESERVING:
+        arg = _series_arg(node)
+        return arg is not None and arg[1] and _is_empty(arg[0], f)
+    if t is A.AggregateExpr:
+        return node.param is None and node.op in _GROUPING_AGGS and _is_empty(node.expr, f)
+    if t is A.BinaryExpr and not _has_fill(node):
+        lt, rt = _vtype(node.lhs), _vtype(node.rhs)
+        if lt == "vector" and isinstance(_strip(node.rhs), A.NumberLiteral):
+            return _is_empty(node.lhs, f)
+        if rt == "vector" and isinstance(_strip(node.lhs), A.NumberLiteral):
+            return _is_empty(node.rhs, f)
+        if lt == rt == "vector":
+            return _is_empty(node.lhs, f) and _is_empty(node.rhs, f)
+    return False
+
+
+def _root_chain(tree: Any) -> list[Any]:
+    """The nodes whose answer is the query's answer when it is empty: from the root down
+    through wrappers that map an empty input to an empty answer without failing or
+    annotating (parentheses, unary minus, aggregations without parameter, label-preserving
+    functions with literal arguments, subqueries, arithmetic or comparison with a number)."""
+    from promfuzz.promql import ast as A
+
+    out = []
+    node = tree
+    while node is not None:
+        node = _strip(node)
+        out.append(node)
+        t = type(node)
+        nxt = None
+        if t is A.UnaryExpr or t is A.SubqueryExpr:
+            nxt = node.expr
+        elif t is A.MatrixSelector:
+            nxt = None
+        elif t is A.AggregateExpr and node.param is None and node.op in _GROUPING_AGGS:
+            nxt = node.expr
+        elif t is A.Call and node.func in _LABEL_PRESERVING:
+            arg = _series_arg(node)
+            nxt = arg[0] if arg is not None and arg[1] else None
+        elif t is A.BinaryExpr and node.op not in _SET_OPS and not _has_fill(node):
+            if _vtype(node.lhs) == "vector" and isinstance(_strip(node.rhs), A.NumberLiteral):
+                nxt = node.lhs
+            elif _vtype(node.rhs) == "vector" and isinstance(_strip(node.lhs), A.NumberLiteral):
+                nxt = node.rhs
+        node = nxt
+    return out
+
+
+def _vv_binop(node: Any) -> bool:
+    from promfuzz.promql.ast import BinaryExpr
+
+    return (isinstance(node, BinaryExpr) and node.op != "or" and not _has_fill(node)
+            and _vtype(node.lhs) == "vector" and _vtype(node.rhs) == "vector")
+
+
+def _evaluation_order(b: Any) -> tuple[Any, Any]:
+    """MQE's order for a vector/vector operation: the side whose series it asks for first,
+    then the other (binops/*.go: the left side for one-to-one, and, unless; the "one"
+    side for group_left/group_right)."""
+    card = b.matching.card if b.matching is not None else "one-to-one"
+    if card == "many-to-one":
+        return b.rhs, b.lhs
+    return b.lhs, b.rhs
+
+
+def _group_key(labels: dict[str, str], b: Any) -> Any:
+    m = b.matching
+    if m is not None and m.on:
+        return tuple(labels.get(k, "") for k in m.labels)
+    drop = set(m.labels) if m is not None else set()
+    return frozenset((k, v) for k, v in labels.items() if k not in drop)
+
+
+def _groups_disjoint(b: Any, f: _Facts) -> bool:
+    """No match group of one side has a partner on the other, from the dataset's labels."""
+    m = b.matching
+    if b.op == "unless" or (m is not None and "__name__" in m.labels):
+        return False
+    left, right = _out_labels(b.lhs, f), _out_labels(b.rhs, f)
+    if left is None or right is None:
+        return False
+    return not ({_group_key(lb, b) for lb in left} & {_group_key(lb, b) for lb in right})
+
+
+def skipped_operands(f: _Facts, mode: str) -> list[Any]:
+    """Operands of the query's empty binary operation that MQE never evaluates.
+
+    mode "whole": the operation's first-evaluated side matches nothing in the dataset, so
+    the other side is not evaluated at all (not even its series labels): returns it.
+    mode "data": the operation provably produces no series from the series labels alone
+    (one side empty, or no match group in common), so neither side's samples are read:
+    returns both sides."""
+    if f.tree is None:
+        return []
+    key = ("skipped:" + mode, 0)
+    if key in f._cache:
+        return f._cache[key]  # type: ignore[no-any-return]
+    out: list[Any] = []
+    for node in _root_chain(f.tree):
+        if not _vv_binop(node):
+            continue
+        first, second = _evaluation_order(node)
+        if mode == "whole":
+            if _is_empty(first, f):
+                out.append(second)
+        elif (_is_empty(node.lhs, f) or (node.op != "unless" and _is_empty(node.rhs, f))
+              or _groups_disjoint(node, f)):
+            out.extend((node.lhs, node.rhs))
+    f._cache[key] = out
+    return out
+
+
+def _subtree(node: Any) -> list[Any]:
+    from promfuzz.promql.ast import walk
+
+    return [n for n, _ in walk(node)]
+
+
+def _error_source(message: str) -> Any:
+    from promfuzz.promql import ast as A
+
+    def agg(*ops: str) -> Any:
+        return lambda n: isinstance(n, A.AggregateExpr) and n.op in ops
+
+    def fn(*names: str) -> Any:
+        return lambda n: isinstance(n, A.Call) and n.func in names
+
+    def relabels(n: Any) -> bool:
+        # what can leave two series with one label set: dropping __name__ (functions,
+        # arithmetic, unary minus), or rewriting labels
+        return isinstance(n, (A.Call, A.BinaryExpr, A.UnaryExpr)) or (
+            isinstance(n, A.AggregateExpr) and n.op in ("count_values",))
+
+    table = (
+        (r"Parameter value is NaN|Scalar value .* (overflows|underflows) int64", agg("topk", "bottomk", "limitk")),
+        (r"invalid smoothing factor|invalid trend factor", fn("double_exponential_smoothing", "holt_winters")),
+        (r"in label_replace\(\)", fn("label_replace")),
+        (r"in label_join\(\)", fn("label_join")),
+        (r"^invalid label name", agg("count_values")),
+        (r"vector cannot contain metrics with the same labelset", relabels),
+    )
+    for pattern, pred in table:
+        if re.search(pattern, message):
+            return pred
+    return None
+
+
+def error_from_skipped_operand(f: _Facts, message: str) -> bool:
+    """The reference's error is one an operand MQE never evaluates can raise: the message
+    names a construct family (a topk/bottomk/limitk parameter, a smoothing factor,
+    label_replace/label_join arguments, count_values' label, a label set made ambiguous)
+    and that construct occurs inside a skipped operand (mode "whole")."""
+    pred = _error_source(message)
+    if pred is None:
+        return False
+    return any(pred(n) for side in skipped_operands(f, "whole") for n in _subtree(side))
+
+
+_DUP_RE = re.compile(r"found duplicate series for the match group \{.*\} on the (right|left) hand-side "
+                     r"of the operation: .*many-to-many matching not allowed")
+
+
+def unmatched_duplicate_group(f: _Facts, message: str) -> bool:
+    """Prometheus's many-to-many error (a duplicate match group on the "one" side) for an
+    operation whose match groups have no partner on the other side at all: the operation
+    gives no series whatever the duplicates hold, which is what MQE answers (Mimir's
+    documented difference). The operation must be where the query's empty answer comes
+    from (its root chain), and the side named must be its "one" side."""
+    m = _DUP_RE.search(message)
+    if m is None or f.tree is None:
+        return False
+    for node in _root_chain(f.tree):
+        if not _vv_binop(node) or node.op in _SET_OPS:
+            continue
+        card = node.matching.card if node.matching is not None else "one-to-one"
+        one_side = "left" if card == "one-to-many" else "right"
+        if m.group(1) == one_side and _groups_disjoint(node, f):
+            return True
+    return False
+
+
+def histogram_operands(f: _Facts, kinds: Sequence[str]) -> list[dict[str, str]]:
+    """The dataset's native-histogram series (label sets without __name__) selected by the
+    operand of a node of one of ``kinds`` ("fn:<name>" calls, "op:<op>" binary operators)."""
+    from promfuzz.promql import ast as A
+
+    if f.tree is None or not f.hist_series:
+        return []
+    out: list[dict[str, str]] = []
+    for node in _subtree(f.tree):
+        if isinstance(node, A.Call) and f"fn:{node.func}" in kinds:
+            operands = list(node.args)
+        elif isinstance(node, A.BinaryExpr) and f"op:{node.op}" in kinds:
+            operands = [node.lhs, node.rhs]
+        else:
+            continue
+        for op in operands:
+            for n in _subtree(op):
+                if isinstance(n, A.VectorSelector):
+                    sel = _selected(n, f.hist_series) or []
+                    out.extend({k: v for k, v in lb.items() if k != "__name__"} for lb in sel)
+    return out
+
+
+# --------------------------------------------------------------------------- evidence files
+
+_ERROR_TYPE_RE = re.compile(r"^#\s*promfuzz:error-type\s+(\S+)\s*$", re.MULTILINE)
+
+
+def evidence_case(ev: Evidence, rules_dir: Path, corpus_root: Path | None = None) -> tuple[Case, Result | None]:
+    """The case an evidence entry names and, for a file, the answer its eval block states
+    (for a near miss: the target's answer to judge, as ``ev.engine``; errors whose message
+    says "parse error" are ``bad_data``, others ``execution`` unless the file has a
+    ``# promfuzz:error-type <type>`` line). A corpus case comes without an answer."""
+    from promfuzz.corpus.promqltest import expected_to_result, read_test_file
+    from promfuzz.model import ResultError
+
+    if ev.case.startswith("corpus:"):
+        from promfuzz.corpus.store import CorpusStore
+
+        if corpus_root is None:
+            raise ConfigError(f"evidence {ev.case}: no corpus folder given")
+        entry = CorpusStore(corpus_root).get(ev.case.split(":", 1)[1])
+        if entry is None:
+            raise ConfigError(f"evidence {ev.case}: no such case in {corpus_root}")
+        return entry.case, None
+    path = rules_dir / ev.case
+    tf = read_test_file(path)
+    evals = list(tf.evals())
+    if len(evals) != 1:
+        raise ConfigError(f"{path}: an evidence file holds exactly one eval, not {len(evals)}")
+    case = tf.cases()[0]
+    answer = expected_to_result(evals[0][1], engine=ev.engine)
+    if answer.error is not None:
+        m = _ERROR_TYPE_RE.search(path.read_text(encoding="utf-8"))
+        etype = m.group(1) if m else ("bad_data" if "parse error" in answer.error.message else "execution")
+        answer = Result(engine=ev.engine, outcome="error", error=ResultError(etype, answer.error.message))
+    return case, answer

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,8 @@ id = "r1"
 reason = "because"
 link = "https://example.invalid/r1"
 effect = "expected"
+evidence = [{engine = "mqe", case = "corpus:0123456789abcdef"}]
+near_miss = [{engine = "mqe", case = "evidence/r1-near.test"}]
 [rule.match]
 engines = ["mqe"]
 categories = ["value"]
@@ -64,9 +65,24 @@ def test_shipped_rules_load_with_unique_ids() -> None:
         (GOOD.replace('categories = ["value"]', 'version_min = "banana"'), "match.version_min"),
         (GOOD + GOOD, "duplicate id"),
         ('colour = 1\n' + GOOD, "unknown top-level keys"),
+        # evidence is required, well-formed, for an engine the rule names, and exists
+        (GOOD.replace('evidence = [{engine = "mqe", case = "corpus:0123456789abcdef"}]\n', ""),
+         "rule 'r1': missing 'evidence'"),
+        (GOOD.replace('near_miss = [{engine = "mqe", case = "evidence/r1-near.test"}]\n', ""),
+         "rule 'r1': missing 'near_miss'"),
+        (GOOD.replace('evidence = [{engine = "mqe", case = "corpus:0123456789abcdef"}]', "evidence = []"),
+         "evidence must be a non-empty list"),
+        (GOOD.replace('case = "corpus:0123456789abcdef"', 'case = "corpus:xyz"'), "'case' must be"),
+        (GOOD.replace('{engine = "mqe", case = "corpus:0123456789abcdef"}', '{engine = "thanos", case = "corpus:0123456789abcdef"}'),
+         "engine 'thanos' is not one the rule applies to"),
+        (GOOD.replace('case = "evidence/r1-near.test"', 'case = "evidence/missing.test"'), "does not exist"),
+        (GOOD.replace('categories = ["value"]', 'histogram_operand = "fn:changes"'), "match.histogram_operand must be a list"),
+        (GOOD.replace('categories = ["value"]', 'parse_error_context = "("'), "not a valid regex"),
     ],
 )
 def test_malformed_rules_name_file_and_rule(tmp_path: Path, text: str, needle: str) -> None:
+    (tmp_path / "evidence").mkdir()
+    (tmp_path / "evidence" / "r1-near.test").write_text("eval instant at 0s 1\n  1\n")
     f = tmp_path / "bad.toml"
     f.write_text(text)
     with pytest.raises(ConfigError) as e:
@@ -128,50 +144,28 @@ MANY = ('found duplicate series for the match group {a="1"} on the right hand-si
 
 @pytest.mark.parametrize("engine", ["mqe", "thanos"])
 def test_streaming_engines_may_skip_impossible_duplicate_match_errors(engine: str) -> None:
+    # (no data: both sides of x + on(a) y are empty, no match group has a partner)
     v = check("x + on(a) y", err("execution", MANY, engine="prometheus"), vec(T, engine=engine))
-    assert v.kind == "expected"
+    # the pinned Thanos engine raises the error like Prometheus: no evidence, no rule
+    assert v.kind == ("expected" if engine == "mqe" else "divergence")
     other = check("x + on(a) y", err("execution", "some other failure", engine="prometheus"), vec(T, engine=engine))
     assert other.kind == "divergence"
     reverse = check("x + on(a) y", vec(T, engine="prometheus"), err("execution", MANY, engine=engine))
     assert reverse.kind == "divergence"
 
 
-# --------------------------------------------------------------------------- shipped VictoriaMetrics rules
+# --------------------------------------------------------------------------- VictoriaMetrics
 
 def vm(r: Result) -> Result:
     return Result(**{**r.__dict__, "engine": "victoriametrics"})
 
 
-def test_vm_rounding_is_expected_but_bigger_errors_are_not() -> None:
-    # Within the default tolerance 12-digit rounding is no difference at all; the rule
-    # matters when the comparison is made stricter.
-    strict = ComparisonConfig(rel_tol=1e-15, abs_tol=0.0)
-    ref = vec(T, ({"a": "1"}, 1 / 3), engine="prometheus")
-    assert check("x", ref, vm(vec(T, ({"a": "1"}, 0.333333333333)))).kind == "match"
-    v = check("x", ref, vm(vec(T, ({"a": "1"}, 0.333333333333))), config=strict)
-    assert v.kind == "expected" and v.rules == ("vm-rounds-to-12-digits",)
-    assert check("x", ref, vm(vec(T, ({"a": "1"}, 0.3333))), config=strict).kind == "divergence"
-
-
-def test_vm_rate_without_extrapolation_is_expected_only_for_rate_like_functions() -> None:
+def test_vm_differences_are_divergences_without_evidenced_rules() -> None:
+    """The VictoriaMetrics rules had no evidence replayable on a real VictoriaMetrics and
+    three accepted any difference of any range query (audit #12): removed, so these are
+    visible (the safe direction)."""
     ref = vec(T, ({"a": "1"}, 1.0), engine="prometheus")
-    assert check("rate(x[5m])", ref, vm(vec(T, ({"a": "1"}, 0.8)))).kind == "expected"
-    assert check("abs(x)", ref, vm(vec(T, ({"a": "1"}, 0.8)))).kind == "divergence"
-
-
-def test_vm_dropped_nan_samples_are_expected() -> None:
-    ref = vec(T, ({"a": "1"}, math.nan), engine="prometheus")
-    assert check("x", ref, vm(vec(T))).rules == ("vm-drops-nan-samples",)
-    assert check("x", vec(T, ({"a": "1"}, 1.0), engine="prometheus"), vm(vec(T))).kind == "divergence"
-
-
-def test_vm_keeping_the_metric_name_is_expected_only_when_that_is_all() -> None:
-    ref = vec(T, ({"a": "1"}, 1.0), engine="prometheus")
-    assert check("abs(x)", ref, vm(vec(T, ({"__name__": "x", "a": "1"}, 1.0)))).rules == ("vm-keeps-metric-name",)
-    assert check("abs(x)", ref, vm(vec(T, ({"__name__": "x", "a": "2"}, 1.0)))).kind == "divergence"
-
-
-def test_vm_scalar_as_vector_is_expected() -> None:
-    ref = scalar(T, 1.0, engine="prometheus")
-    assert check("1", ref, vm(vec(T, ({}, 1.0)))).rules == ("vm-scalar-as-vector",)
-    assert check("1", vec(T, ({}, 1.0), engine="prometheus"), vm(scalar(T, 1.0))).kind == "divergence"
+    assert check("rate(x[5m])", ref, vm(vec(T, ({"a": "1"}, 0.8)))).kind == "divergence"  # was vm-rate-no-extrapolation
+    assert check("max_over_time(x[5m])", ref, vm(vec(T))).kind == "divergence"  # was vm-left-open-windows
+    assert check("1", scalar(T, 1.0, engine="prometheus"), vm(vec(T, ({}, 1.0)))).kind == "divergence"  # vm-scalar-as-vector
+    assert not [r for r in RULES if r.source.endswith("victoriametrics.toml")]

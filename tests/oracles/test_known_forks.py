@@ -1,103 +1,25 @@
 """The rules for the older Prometheus engines (known/prometheus-forks.toml and the Thanos
-parser rule) and for the live server (known/prometheus.toml): each one explains the real divergence it was written from, replayed on the
-real hosts from its stored corpus case, and does not explain a near miss.
-
-A replay that turns into ``match`` means the fork was bumped past the upstream fix: the
-rule is then obsolete and should be deleted (the test says so)."""
+parser rule) and for the live server (known/prometheus.toml): synthetic near misses, each
+differing from a hit in one respect, stay divergences. (Each rule's real evidence is
+replayed on the hosts by test_known_evidence.py.)"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from oracle_helpers import err, mat, scalar, vec
 
-from promfuzz.corpus.store import CorpusStore
-from promfuzz.engines.registry import HOST_ENGINES, LIVE_ENGINES, EngineRegistry, default_build_dir
 from promfuzz.model import Case, Dataset, EvalParams, Result
 from promfuzz.oracles import DifferentialOracle, load_rules
-from promfuzz.oracles.known import builtin_rules_dir, load_rules_file
 
 ROOT = Path(__file__).resolve().parents[2]
 MP, TP = "mimir-prometheus", "thanos-prometheus"
 
-# rule id -> the corpus cases (target engine, case id) it was written from
-EVIDENCE: dict[str, list[tuple[str, str]]] = {
-    "fork-quantile-inf-at-exact-rank": [(MP, "cfed29605fc49b6d"), (TP, "cfed29605fc49b6d"),
-                                        (MP, "ddfff702f2180e0e"), (TP, "243af36af784352b")],
-    "fork-mad-over-time-nan": [(MP, "a165854bb73715b5"), (TP, "a165854bb73715b5"), (MP, "9034c4977213a18b")],
-    "fork-rad-deg-intermediate-overflow": [(MP, "6ab527c2dfc7ac35"), (TP, "6ab527c2dfc7ac35")],
-    "fork-rad-deg-overflow-to-inf": [(MP, "abd1a37898048de9")],
-    "fork-histogram-quantile-nan-sum": [(MP, "6ed4c07542c4a295"), (TP, "6ed4c07542c4a295"), (MP, "99fcc1e288635284"),
-                                        (MP, "226469a98f2ac000"), (TP, "d54347f0df3edcae")],
-    "fork-fill-modifiers-group-right": [(MP, "f22d0ed92e5047ae"), (MP, "314f098a1d2cb142")],
-    "fork-fill-modifiers-group-left-range-points": [(MP, "0c626903d0ff5b43"), (MP, "f707b8f47a0255fa"),
-                                                    (MP, "8cc1b28ed068b5a5")],
-    "fork-anchored-smoothed-empty-window-panic": [(MP, "09acd54323a45fd3"), (TP, "a4d466d60c9a1074")],
-    "fork-at-modifier-empty-range-panic": [(TP, "96aa91007b0c4662")],
-    "fork-range-function-same-labelset": [(MP, "8b6c6f0800e1ac5e"), (TP, "8b6c6f0800e1ac5e")],
-    "fork-subquery-at-in-non-step-invariant-call": [(MP, "dc4a15e605da5a57"), (MP, "cbf5ba16878d4083")],
-    "fork-subquery-past-last-step": [(MP, "b39dbe4f8c638597")],
-    "fork-subquery-past-last-step-annotations": [(MP, "9ad96358dcd717e7"), (TP, "847abd967d1056da")],
-    "fork-ts-of-last-over-time-before-epoch": [(TP, "8ee9fb54240d7955")],
-    "thanos-prometheus-smoothed-counter-reset": [(TP, "b8f0b72dc85ed70c")],
-    "fork-duration-keyword-subquery-lexing": [(MP, "cfbc685bcde827c7"), (TP, "cfbc685bcde827c7")],
-    "fork-histogram-stats-mixed-schema-warning": [(MP, "daba45cf23d5897f"), (TP, "daba45cf23d5897f")],
-    "thanos-prometheus-info-without-identifying-labels": [(TP, "23919789ba892e81"), (TP, "3e0c27e8d122344f")],
-    "thanos-prometheus-many-to-one-filter-check": [(TP, "0eb7808b182a57ff"), (TP, "df9c79636174ab0f")],
-    "thanos-prometheus-rate-histogram-gauge-hint": [(TP, "cc2ad41ed407e85a")],
-    "thanos-prometheus-anchored-changes-outside-range": [(TP, "f1b14a9f819d2a84")],
-    "thanos-prometheus-smoothed-data-after-range": [(TP, "9a823a74b884c05e")],
-    "thanos-prometheus-sort-in-range-query-warning": [(TP, "74a96a953eb73cc3")],
-    "thanos-prometheus-monotonicity-info-detail": [(TP, "8cf2a9e6c62a9341")],
-    "thanos-prometheus-anchored-smoothed-native-histograms": [(TP, "d0da8fb66871084c")],
-    "thanos-older-parser-lacks-newer-syntax": [(TP, "1f0e3480d3ccc915")],
-    # known/prometheus.toml: a Prometheus bug seen between the host and the live server
-    "prometheus-histogram-equality-depends-on-chunk-layout": [
-        ("prometheus-live", "d4986672c9779fe4"), ("prometheus-live", "b04d6930a33fc32a")],
-}
-
-
-def _binary(engine: str) -> str:
-    return LIVE_ENGINES.get(engine) or HOST_ENGINES[engine].binary
-
-
-def test_every_fork_rule_has_replayable_evidence() -> None:
-    ids = {r.id for name in ("prometheus-forks.toml", "prometheus.toml")
-           for r in load_rules_file(builtin_rules_dir() / name)}
-    assert ids <= set(EVIDENCE), f"rules without a stored case: {sorted(ids - set(EVIDENCE))}"
-    store = CorpusStore(ROOT / "corpus")
-    for rid, cases in EVIDENCE.items():
-        for _, cid in cases:
-            assert store.get(cid) is not None, f"{rid}: corpus case {cid} is missing"
-
-
-@pytest.fixture(scope="module")
-def registry() -> Iterator[EngineRegistry]:
-    with EngineRegistry() as reg:
-        yield reg
-
-
-@pytest.mark.hosts
-@pytest.mark.parametrize(("rule_id", "engine", "case_id"),
-                         [(r, e, c) for r, cases in EVIDENCE.items() for e, c in cases])
-def test_rule_explains_its_real_divergence(registry: EngineRegistry, rule_id: str, engine: str, case_id: str) -> None:
-    for name in ("prometheus", engine):
-        path = default_build_dir() / _binary(name)
-        if not path.is_file():
-            pytest.skip(f"{path} is not built (run `make hosts`)")
-    entry = CorpusStore(ROOT / "corpus").get(case_id)
-    assert entry is not None
-    case = entry.case
-    ref_engine, tgt_engine = registry.open("prometheus"), registry.open(engine)
-    ref_engine.load(case.dataset)
-    tgt_engine.load(case.dataset)
-    ref, tgt = ref_engine.query(case.query, case.params), tgt_engine.query(case.query, case.params)
-    v = DifferentialOracle(rules=load_rules()).check(case, ref, tgt)
-    assert v.kind != "match", f"{engine} now agrees on {case.query!r}: the fork took the fix, delete {rule_id}"
-    assert v.kind == "expected" and v.rules == (rule_id,), f"{case.query}: {v.kind} {v.rules}\n{v.detail}"
+# The evidence of every rule (the corpus cases it was written from) is named in the rule
+# files themselves and replayed by test_known_evidence.py; the synthetic near misses below
+# probe each rule's conditions one at a time.
 
 
 # --- near misses: each differs from a hit in one respect and must stay a divergence ---
@@ -149,13 +71,6 @@ NEAR_MISSES: dict[str, tuple[str, Result, Result]] = {
     "fill-group-left-extra-point": _pair(
         "x / ignoring () group_left () fill (1) y",
         mat(({}, [(0, 1.0)]), engine="prometheus"), mat(({}, [(0, 1.0), (60_000, 1.0)]), engine=MP)),
-    # the fork's panic message, on a query without anchored/smoothed/@
-    "panic-without-modifiers": _pair("rate(x[1m])", vec(0, ({}, 1.0), engine="prometheus"),
-                                     err("execution", "unexpected error: runtime error: index out of range [-1]",
-                                         engine=MP)),
-    "at-panic-in-mimir-fork": _pair(
-        "predict_linear(x[1m:] @ 10, 0)", vec(0, ({}, 1.0), engine="prometheus"),
-        err("execution", "unexpected error: runtime error: index out of range [0] with length 0", engine=MP)),
     "range-function-other-error": _pair("ts_of_max_over_time(ceil(x)[1m:])", vec(0, ({}, 1.0), engine="prometheus"),
                                         err("execution", "many-to-many matching not allowed", engine=TP)),
     # a subquery with @ where the target kept some of the series
@@ -194,6 +109,10 @@ NEAR_MISSES: dict[str, tuple[str, Result, Result]] = {
     "parse-error-of-old-syntax": _pair(
         "rate(x[5m])", vec(0, ({}, 1.0), engine="prometheus"),
         err("bad_data", 'invalid parameter "query": 1:1: parse error: unexpected "("', engine=TP)),
+    # audit #10: newer syntax in the query (min_of), but the parse error is about rate
+    "parse-error-of-old-syntax-in-newer-query": _pair(
+        "min_of(1, 2) + scalar(rate(x[5m]))", scalar(0, 1.0, engine="prometheus"),
+        err("bad_data", 'invalid parameter "query": 1:23: parse error: unknown function with name "rate"', engine=TP)),
 }
 
 
