@@ -15,7 +15,8 @@ define host_src
 $(shell find hosts/$(1) -name '*.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null) $(HOSTKIT_SRC)
 endef
 
-HOSTS := $(BUILD)/prometheus-host $(BUILD)/mimir-host $(BUILD)/thanos-host $(BUILD)/prometheus-server
+HOSTS := $(BUILD)/prometheus-host $(BUILD)/mimir-host $(BUILD)/thanos-host $(BUILD)/prometheus-server \
+         $(BUILD)/promqltest-runner
 
 .PHONY: all venv hosts deps fuzz test test-go test-py lint clean help
 
@@ -55,6 +56,12 @@ $(BUILD)/mimir-host: $(call host_src,mimir)
 $(BUILD)/thanos-host: $(call host_src,thanos)
 	@mkdir -p $(BUILD)
 	cd hosts/thanos && $(GOFLAGS_BUILD) $(GO) build -o ../../$@ .
+
+# Prometheus's own promqltest runner (a test binary: promqltest.RunTest needs a *testing.T),
+# used to check that every stored corpus file passes the harness it is written for.
+$(BUILD)/promqltest-runner: $(call host_src,prometheus)
+	@mkdir -p $(BUILD)
+	cd hosts/prometheus && $(GOFLAGS_BUILD) $(GO) test -c -o ../../$@ ./promqltestrun
 
 # The real Prometheus server, from the same module version as hosts/prometheus.
 $(BUILD)/prometheus-server: hosts/prometheus/go.mod hosts/prometheus/go.sum

@@ -474,3 +474,34 @@ def test_malformed_input_names_file_and_line(text: str, line: int, needle: str) 
     assert e.source == "bad.test" and e.line == line, str(e)
     assert needle in e.message, e.message
     assert str(e).startswith(f"bad.test:{line}")
+
+
+def test_annotation_pattern_accepts_the_metric_name_part_only_where_prometheus_puts_it() -> None:
+    import re
+
+    from promfuzz.corpus.promqltest import annotation_regex
+
+    bare = 'PromQL info: input to histogram_quantile has NaN observations, result is NaN (1:8)'
+    named = 'PromQL info: input to histogram_quantile has NaN observations, result is NaN for metric name "x" (1:8)'
+    for text in (bare, named):
+        pat = annotation_regex(text)
+        assert re.search(pat, bare) and re.search(pat, named)
+        assert not re.search(pat, bare.replace("is NaN", "is skewed higher"))
+        assert not re.search(pat, named.replace('"x" ', '"x" extra '))
+    mono = ("PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see u) "
+            "for metric name \"b\", from buckets 1 to 2, with a max diff of 1, over 1 samples from "
+            "1970-01-01T00:00:00Z to 1970-01-01T00:00:01Z (1:1)")
+    pat = annotation_regex(mono.replace(' for metric name "b"', ""))
+    assert re.search(pat, mono) and re.search(pat, mono.replace(' for metric name "b"', ""))
+    assert not re.search(pat, mono.replace("max diff of 1", "max diff of 2"))
+
+
+def test_fail_message_is_written_without_the_http_api_prefix() -> None:
+    from promfuzz.corpus.promqltest import write_case
+    from promfuzz.model import Case, Dataset, EvalParams, Result
+
+    case = Case(Dataset.build([]), "first_over_time(x[step():])", EvalParams.instant(0))
+    r = Result.failure("prometheus", "error", "bad_data",
+                       'invalid parameter "query": 18:24: duration must be greater than 0')
+    text = write_case(case, r)
+    assert "  expect fail msg: 18:24: duration must be greater than 0" in text.splitlines()
