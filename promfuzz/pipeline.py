@@ -58,12 +58,14 @@ explained by a rule or the engine's own words, so shrinking them would only cost
 
 
 def finding_key(verdict: Verdict) -> str:
-    """How hits group into findings: by signature, except that everything one
-    known-difference rule explains is one finding per rule and target."""
+    """How hits group into findings: by signature; hits a known-difference rule explains
+    by rule, target *and* shape (the signature: category, features, data aspect, message),
+    ``expected-<rule>-<target>-<10 hex>``, so a second, different difference under one
+    rule is a finding of its own instead of one more occurrence of the first."""
     assert verdict.signature is not None
     if verdict.kind == "expected" and verdict.rule:
-        safe = "".join(c if c.isalnum() or c in "_." else "_" for c in verdict.rule)
-        return f"expected-{safe}-{verdict.signature.target}"
+        safe = "".join(c if c.isalnum() or c in "_." else "_" for c in f"{verdict.rule}-{verdict.signature.target}")
+        return f"expected-{safe}-{verdict.signature.key().rsplit('-', 1)[-1]}"
     return verdict.signature.key()
 
 
@@ -191,6 +193,7 @@ class Pipeline:
 
             self.metamorphic = [cls() for _, cls in sorted(METAMORPHIC_ORACLES.items())]
         self.seen: set[str] = set()
+        self._ref_fp: str | None = None  # the dataset the reference holds, when known
 
     def _open_target(self, name: str, factory: Callable[[str], Engine] | None) -> Engine:
         """A target named like the reference (a null differential, e.g. prometheus vs
@@ -244,8 +247,10 @@ class Pipeline:
         stats = RunStats(datasets=1)
         ds_fp = ds.fingerprint()
         engines = [self.reference, *self.targets]
+        self._ref_fp = None
         for e in engines:
             e.load(ds)
+        self._ref_fp = ds_fp
         items = [(c.query, c.params) for c in cases]
         answers, waits = self._answers(items)
         for e in engines:
@@ -371,9 +376,24 @@ class Pipeline:
                     out[e.name][i] = a
         return out, waits
 
+    def _operand(self, case: Case) -> Callable[[str], Result | None]:
+        """The comparator's operand resolver for ``case``: the reference's answer to a
+        subexpression (asked only when a topk & co pick differs). While a dataset is judged
+        the reference still holds it (all answers are fetched first); after a shrink it
+        holds another, so the case's data is loaded again first."""
+        def resolve(text: str) -> Result | None:
+            fp = case.dataset.fingerprint()
+            if self._ref_fp != fp:
+                self._ref_fp = None
+                self.reference.load(case.dataset)
+                self._ref_fp = fp
+            return self.reference.query(text, case.params)
+
+        return resolve
+
     def _judge(self, case: Case, ref: Result, tgt: Result) -> list[Verdict]:
         # The diff text is built only for findings (see _finding), not for every hit.
-        out = [self.differential.check(case, ref, tgt, detail=False)]
+        out = [self.differential.check(case, ref, tgt, detail=False, operand=self._operand(case))]
         if self.performance is not None:
             out.append(self.performance.check(case, ref, tgt))
         return out
@@ -381,7 +401,7 @@ class Pipeline:
     def _finding(self, case: Case, verdict: Verdict, ref: Result, tgt: Result, target_name: str) -> Event:
         shrunk_case, shrunk_info_verdict = case, verdict
         if verdict.oracle == self.differential.name:
-            shrunk_info_verdict = self.differential.check(case, ref, tgt)  # with its diff text
+            shrunk_info_verdict = self.differential.check(case, ref, tgt, operand=self._operand(case))  # with its diff
         shrunk_verdict = shrunk_info_verdict
         shrink_info: dict[str, Any] = {}
         ref_r, tgt_r = ref, tgt
@@ -394,8 +414,10 @@ class Pipeline:
                 import traceback
 
                 shrink_info = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-2000:]}
+                self._ref_fp = None
                 for eng in [self.reference, *self.targets]:
                     eng.load(case.dataset)
+                self._ref_fp = case.dataset.fingerprint()
         sig = shrunk_verdict.signature or verdict.signature
         assert sig is not None
         key = finding_key(shrunk_verdict) if shrunk_verdict.signature is not None else finding_key(verdict)
@@ -415,6 +437,7 @@ class Pipeline:
             results=[result_view(ref_r), result_view(tgt_r)],
             shrink=shrink_info,
             rule=shrunk_verdict.rule,
+            panic=sig.panic,
         )
         self.seen.add(key)
         stored = StoredCase(shrunk_case, ref_r, shrunk_verdict.to_json_obj(), shrink_info, case.query)
@@ -427,10 +450,12 @@ class Pipeline:
 
         target = next(t for t in self.targets if t.name == target_name)
         check = make_engine_check(self.reference, target, self.differential)
+        self._ref_fp = None  # the shrinker loads candidate datasets
         res = shrink(case, check, seconds=self.cfg.shrink_seconds, initial=verdict)
         info = res.stats_json()
         # Results of the shrunk case, for the report and the corpus's expected output.
         self.reference.load(res.case.dataset)
+        self._ref_fp = res.case.dataset.fingerprint()
         target.load(res.case.dataset)
         r2 = self.reference.query(res.case.query, res.case.params)
         t2 = target.query(res.case.query, res.case.params)

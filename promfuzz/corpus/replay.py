@@ -777,7 +777,8 @@ def _replay_file(
                 out(ev, "error", f"reference {ref_got}")
             else:
                 assert ref_got is not None
-                kind, detail = _compare_live(ev, ref_got[plan[0].main], got[plan[0].main])
+                kind, detail = _compare_live(ev, ref_got[plan[0].main], got[plan[0].main],
+                                             _operand(ref, ev.eval_params, timeout_s))
                 out(ev, kind, detail)
     return FileReport(name, tuple(outcomes))
 
@@ -788,12 +789,18 @@ def _with_query(ev: EvalCommand, query: str) -> EvalCommand:
     return replace(ev, query=query)
 
 
-def _compare_live(ev: EvalCommand, ref: Result, tgt: Result) -> tuple[OutcomeKind, str]:
+def _operand(ref: Any, params: EvalParams, timeout_s: float | None) -> Any:
+    """The comparator's operand resolver: the reference engine's answer to a subexpression
+    (it still holds the segment's data: both engines answered the segment just before)."""
+    return lambda text: ref.query(text, params, timeout_s)
+
+
+def _compare_live(ev: EvalCommand, ref: Result, tgt: Result, operand: Any = None) -> tuple[OutcomeKind, str]:
     from promfuzz.oracles.compare import compare_results
 
     if tgt.outcome == "unsupported":
         return "unsupported", tgt.error.message if tgt.error else ""
-    c = compare_results(ev.query, ev.eval_params, ref, tgt)
+    c = compare_results(ev.query, ev.eval_params, ref, tgt, operand=operand)
     if c.equal:
         return "passed", ""
     return "failed", c.diff_text()

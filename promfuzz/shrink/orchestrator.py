@@ -324,6 +324,7 @@ class EngineCheck:
         self.reference = reference
         self.target = target
         self.oracle = oracle
+        self._with_operand = _takes_operand(oracle)
         self.timeout_s = timeout_s
         self.engine_calls = 0
         self.loads = 0
@@ -350,11 +351,33 @@ class EngineCheck:
             out.append(e.query(case.query, case.params, self.timeout_s))
         return out[0], out[1]
 
+    def operand(self, case: Case) -> Callable[[str], Result | None]:
+        """The comparator's operand resolver: the reference's answer to a subexpression of
+        ``case`` (its dataset is the one :meth:`results` just loaded)."""
+        def resolve(text: str) -> Result | None:
+            self.engine_calls += 1
+            self.queries += 1
+            return self.reference.query(text, case.params, self.timeout_s)
+
+        return resolve
+
     def __call__(self, case: Case) -> Verdict | None:
         rs = self.results(case)
         if rs is None:
             return None
+        if self._with_operand:
+            return self.oracle.check(case, rs[0], rs[1], operand=self.operand(case))  # type: ignore[call-arg]
         return self.oracle.check(case, rs[0], rs[1])
+
+
+def _takes_operand(oracle: Any) -> bool:
+    """Whether ``oracle.check`` accepts the comparator's ``operand`` resolver."""
+    import inspect
+
+    try:
+        return "operand" in inspect.signature(oracle.check).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def make_engine_check(
