@@ -470,6 +470,16 @@ def _compare_points(labels: Labels, rp: tuple[Point, ...], tp: tuple[Point, ...]
     cfg = col.config
     if _exactly_equal(rp, tp) and not _has_hints(rp):
         return  # exactly equal (NaN-free): the common case, fast
+    if len(rp) == len(tp) and all(p.t == q.t for p, q in zip(rp, tp, strict=True)):
+        # Same timestamps (nearly always): pair the points in order, skip equal floats.
+        for p, q in zip(rp, tp, strict=True):
+            a, b = p.v, q.v
+            if type(a) is float and a == b:
+                continue
+            d = _value_diff(labels, p.t, a, b, cfg)
+            if d is not None:
+                col.add(d)
+        return
     rd = {p.t: p.v for p in rp}
     td = {p.t: p.v for p in tp}
     for t in sorted(rd.keys() | td.keys()):
