@@ -51,7 +51,9 @@ costs about as much as 200 queries, so 1,000 keeps the engines, not the suite, b
 
 @dataclass(frozen=True)
 class CampaignConfig:
-    reference: str = "prometheus"
+    reference: str = "auto"
+    """An engine spec, or ``auto`` (resolved at construction): the Prometheus engine of
+    the targets' own build (promfuzz.engines.registry.resolve_reference)."""
     targets: tuple[str, ...] = ("mqe",)
     budget: Budget = field(default_factory=lambda: Budget(seconds=120))
     seed: int = 0
@@ -67,6 +69,12 @@ class CampaignConfig:
     source: str = "grammar"
     """Where queries come from: ``grammar`` (the generator), ``upstream`` (Prometheus's and
     Mimir's promqltest queries, mutated), or ``mixed`` (half each)."""
+
+    def __post_init__(self) -> None:
+        if self.reference == "auto":
+            from promfuzz.engines.registry import resolve_campaign_reference
+
+            object.__setattr__(self, "reference", resolve_campaign_reference(self.targets))
 
     @staticmethod
     def from_args(args: argparse.Namespace) -> CampaignConfig:
@@ -373,8 +381,10 @@ class _Display:
         budget = r.cfg.budget
         of = f"/{budget.cases}" if budget.cases else ""
         lim = f"/{budget.seconds:.0f}s" if budget.seconds else ""
+        panics = sum(f.occurrences for f in r.findings.values() if f.panic is not None)
         return (
-            f"elapsed {r.elapsed:6.1f}s{lim}  cases {s.cases}{of} ({rate:,.0f}/s)  "
+            (f"PANICS {panics}  " if panics else "")
+            + f"elapsed {r.elapsed:6.1f}s{lim}  cases {s.cases}{of} ({rate:,.0f}/s)  "
             f"divergences {v.get('divergence', 0)}  signatures {len(r.findings)}  "
             f"expected {v.get('expected', 0)}  unsupported {v.get('unsupported', 0)}  "
             f"engine failures {v.get('engine_failure', 0)}"
@@ -507,15 +517,24 @@ def run_campaign(cfg: CampaignConfig, progress: bool = True, resume_state: dict[
 
 
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    """The end-of-run lines: engine panics first (a crash must not drown in the list),
+    then the counts, the known-difference rules (hits and distinct shapes each) and one
+    line per finding, in report order."""
     c = summary["counts"]
+    for p in summary.get("panics", []):
+        print(f"PANIC in {p['engine']}: {p['message']} (x{p['occurrences']}): {p['query']}"
+              + (f"  [{p['case_file']}]" if p.get("case_file") else ""), file=sys.stderr)
     print(
         f"\n{c['cases']} cases in {summary['wall_seconds']:.1f}s ({summary['cases_per_second']:.0f}/s), "
         f"verdicts {c['by_verdict']}, {summary['distinct_signatures']} distinct signature(s), "
         f"engine share {summary['engine_share'] * 100:.0f}%",
         file=sys.stderr,
     )
+    for rid, r in summary.get("rules", {}).items():
+        print(f"  rule {rid}: {r['hits']} hit(s) in {r['shapes']} shape(s)", file=sys.stderr)
     for s in summary["signatures"]:
-        print(f"  [{s['verdict']}] {s['key']} x{s['occurrences']}: {s['query']}", file=sys.stderr)
+        kind = "PANIC" if s.get("panic") else s["verdict"]
+        print(f"  [{kind}] {s['key']} x{s['occurrences']}: {s['query']}", file=sys.stderr)
     print(f"report: {out / 'index.html'}", file=sys.stderr)
 
 

@@ -64,8 +64,9 @@ def finding_key(verdict: Verdict) -> str:
     rule is a finding of its own instead of one more occurrence of the first."""
     assert verdict.signature is not None
     if verdict.kind == "expected" and verdict.rule:
-        safe = "".join(c if c.isalnum() or c in "_." else "_" for c in f"{verdict.rule}-{verdict.signature.target}")
-        return f"expected-{safe}-{verdict.signature.key().rsplit('-', 1)[-1]}"
+        rule, target = ("".join(c if c.isalnum() or c in "_." else "_" for c in text)
+                        for text in (verdict.rule, verdict.signature.target))
+        return f"expected-{rule}-{target}-{verdict.signature.key().rsplit('-', 1)[-1]}"
     return verdict.signature.key()
 
 

@@ -10,7 +10,9 @@ Outcomes, in this order:
    ``unsupported``; its signature is the engine's normalised reason (what it says it does
    not support), so one missing feature is one signature whatever the query;
 2. either side crashed, panicked, hung or timed out -> ``engine_failure`` (the signature's
-   error classes say which side);
+   error classes say which side); a panic, also one the engine recovered and reported as
+   ``unexpected error: runtime error: ...``, has the qualifier ``panic: <message>``
+   (:func:`panic_message`);
 3. the answers agree -> ``match``;
 4. every difference is explained by known-difference rules -> ``expected`` (with the rule
    ids);
@@ -32,19 +34,80 @@ from promfuzz.model import Case, Histogram, Result
 from promfuzz.oracles._query import query_features
 from promfuzz.oracles.compare import ComparisonConfig, compare_results, error_class, error_kind
 from promfuzz.oracles.known import RuleSet
-from promfuzz.oracles.verdict import Signature, Verdict, signature_features
+from promfuzz.oracles.aspects import data_aspect
+from promfuzz.oracles.verdict import PANIC_PREFIX, Signature, Verdict, signature_features
 
 ORACLE = "differential"
 _NUMBERS = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b|[-+]?Inf\b|NaN\b")
 
 
+# Thanos promql-engine wraps its sentinel errors around the expression it refused, printed
+# in full: "got: <expr> (*logicalplan.Subquery): unsupported expression" (execution.go),
+# "got <expr>:: expression not implemented" (function/operator.go). The construct is the
+# node type, else the outermost function or operator of the printed expression.
+_THANOS_CAUSES = r"(?P<cause>unsupported expression|expression not implemented)"
+_GOT_TYPED_RE = re.compile(r"^got:? (?P<expr>.*) \((?P<type>\*?[A-Za-z_][\w.]*)\):\s*" + _THANOS_CAUSES + r"$", re.S)
+_GOT_EXPR_RE = re.compile(r"^got:? (?P<expr>.*?)[:\s]*:\s*" + _THANOS_CAUSES + r"$", re.S)
+_LEADING_CALL_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
 def unsupported_reason(message: str) -> str:
-    """What an engine says it does not support, without positions or numbers (a signature part)."""
-    text = error_kind(message)
+    """What an engine says it does not support, as the construct it names (a signature
+    part): without positions, numbers, label sets or the query text that some engines
+    (Thanos) print around it, so one missing feature is one reason whatever the query."""
+    text = error_kind(message).strip()
     for prefix in ("not supported by streaming engine:", "unsupported expression:"):
         if text.lower().startswith(prefix):
-            text = text[len(prefix):]
-    return _NUMBERS.sub("N", text.strip())[:120]
+            text = text[len(prefix):].strip()
+    m = _GOT_TYPED_RE.match(text)
+    if m:
+        return f"{m['cause']}: {m['type']}"
+    m = _GOT_EXPR_RE.match(text)
+    if m:
+        return f"{m['cause']}: {_construct(m['expr'])}"
+    return _NUMBERS.sub("N", _LABELSET_RE.sub("{…}", text))[:120]
+
+
+def _construct(expr: str) -> str:
+    """The outermost construct of a printed expression: ``fn <name>`` for a call of a
+    function or aggregation, ``unary -`` for a negation, else ``expression``."""
+    m = _LEADING_CALL_RE.match(expr)
+    if m:
+        from promfuzz.promql.functions import AGGREGATIONS, FUNCTIONS
+
+        if m[1] in FUNCTIONS or m[1] in AGGREGATIONS:
+            return f"fn {m[1]}"
+    if expr.lstrip().startswith(("-", "+")):
+        return "unary " + expr.lstrip()[0]
+    return "expression"
+
+
+_PANIC_LINE_RE = re.compile(r"(?m)^\s*panic: (?P<msg>[^\n]*)")
+_RUNTIME_ERROR_RE = re.compile(r"(?:^|unexpected error: )(?P<msg>runtime error: [^\n]*)")
+_HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
+
+
+def panic_message(r: Result) -> str | None:
+    """The normalized message of an engine panic in ``r``, or None.
+
+    A panic shows up in three ways: the host recovered it (error type ``engine_panic``,
+    ``panic: <value>`` and a stack trace), the engine recovered a runtime error itself and
+    answered ``unexpected error: runtime error: ...`` (Prometheus's and promql-engine's
+    recover handlers, an ordinary execution error on the wire), or the host process died
+    and its stderr tail holds Go's ``panic: ...`` line. The message is its first line with
+    addresses and numbers taken out (``index out of range [N] with length N``)."""
+    if r.error is None:
+        return None
+    text = r.error.message
+    m = _RUNTIME_ERROR_RE.search(text) or _PANIC_LINE_RE.search(text)
+    if m is None:
+        if r.error.error_type != "engine_panic":
+            return None
+        msg = text.strip().splitlines()[0] if text.strip() else "(no message)"
+    else:
+        msg = m["msg"]
+    msg = _HEX_RE.sub("0x…", msg.strip())
+    return _NUMBERS.sub("N", msg)[:160]
 
 
 _ERROR_CATEGORIES = ("error_vs_result", "error_class")
@@ -135,11 +198,28 @@ class DifferentialOracle:
         if tc == "unsupported":
             # The engine's message names what it does not support ("unknown binary operation:
             # </", "'fill' modifier"): that, not the query's features, identifies the gap.
+            # The reference's outcome (an answer or an error) does not change what the
+            # target lacks, so it is not part of this signature.
             msg = tgt.error.message if tgt.error else ""
             return Verdict(
                 "unsupported", ORACLE,
-                signature=Signature(ORACLE, "unsupported", (), classes, tgt.engine, unsupported_reason(msg)),
+                signature=Signature(ORACLE, "unsupported", (), (), tgt.engine, unsupported_reason(msg)),
                 reason=msg, detail=f"{tgt.engine} does not support: {case.query}\n{msg}",
+            )
+        ref_panic, tgt_panic = panic_message(ref), panic_message(tgt)
+        if ref_panic is not None or tgt_panic is not None:
+            # A panic is a crash whatever the error class on the wire ("unexpected error:
+            # runtime error: ..." is an execution error): one signature per message.
+            failed = tgt if tgt_panic is not None else ref
+            msg = failed.error.message if failed.error else ""
+            panic_classes = tuple(
+                "engine_failure" if p is not None else c for p, c in zip((ref_panic, tgt_panic), classes, strict=True)
+            )
+            return Verdict(
+                "engine_failure", ORACLE,
+                signature=Signature(ORACLE, "engine_failure", sig_features, panic_classes, tgt.engine,
+                                    PANIC_PREFIX + (tgt_panic if tgt_panic is not None else ref_panic or "")),
+                reason=msg, detail=f"{failed.engine} panicked: {msg}",
             )
         if rc in _FAILURES or tc in _FAILURES:
             side = "tgt" if tc in _FAILURES else "ref"
@@ -176,6 +256,7 @@ class DifferentialOracle:
             signature = Signature(
                 ORACLE, category, sig_features, classes, tgt.engine,
                 "tie_sensitive" if comparison.tie_sensitive else "",
+                data_aspect(case, ref, tgt, comparison.differences),
             )
         return Verdict(
             "expected" if rules else "divergence",

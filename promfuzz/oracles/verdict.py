@@ -18,12 +18,23 @@ to different keys. Its parts:
   instead would need one engine round trip per node; the shrinker gets the same effect
   cheaper by making queries small.
 * a **qualifier** for special situations (``tie_sensitive`` when a nested topk & co can
-  explain the difference; ``ref``/``tgt`` for which side failed).
+  explain the difference; ``ref``/``tgt`` for which side failed; ``panic: <message>`` for
+  an engine panic, see :data:`PANIC_PREFIX`; the normalized reason of an ``unsupported``
+  or the message of an error signature);
+* the **data aspect** of a value-like difference (:mod:`promfuzz.oracles.aspects`): which
+  kinds of samples the query's selectors read (float, histogram), whether one side
+  answered nothing, NaN or Inf in the differing points, stale markers in the data read.
+  Two bugs with the same query features but different data do not merge, and the words
+  are coarse (a handful of values), so one bug does not split into hundreds. It enters
+  the JSON form (and so the key) only when not empty, so the keys of signatures without
+  one are the keys they always had.
 
 Because the features are part of the key, a shrinker must not demand an *identical*
 signature (it could never drop an irrelevant ``sum``): :meth:`Signature.preserved_by` says
-whether a smaller candidate still shows the same bug -- everything equal and its features
-a subset. The corpus then files the case under the shrunk signature's :meth:`key`.
+whether a smaller candidate still shows the same bug -- everything equal (the data aspect
+too: a histogram bug must not shrink into a float one) and its features a subset. The
+corpus then files the case under the shrunk signature's :meth:`key`; replay reads the case
+files and never recomputes a key, so folders stored under an older key stay valid.
 """
 
 from __future__ import annotations
@@ -58,6 +69,9 @@ def signature_features(features: Iterable[str]) -> tuple[str, ...]:
 
 _UNSAFE = re.compile(r"[^a-z0-9_]+")
 
+PANIC_PREFIX = "panic: "
+"""Qualifier prefix of an engine panic's signature: ``panic: <normalized message>``."""
+
 
 @dataclass(frozen=True)
 class Signature:
@@ -67,9 +81,10 @@ class Signature:
     error_classes: tuple[str, ...] = ()  # (reference, target) for two-engine oracles; "ok" for an answer
     target: str = ""
     qualifier: str = ""
+    aspect: tuple[str, ...] = ()  # data aspect words (promfuzz.oracles.aspects), sorted
 
     def to_json_obj(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "oracle": self.oracle,
             "category": self.category,
             "features": list(self.features),
@@ -77,6 +92,9 @@ class Signature:
             "target": self.target,
             "qualifier": self.qualifier,
         }
+        if self.aspect:  # only when present: signatures without one keep their old keys
+            d["aspect"] = list(self.aspect)
+        return d
 
     @staticmethod
     def from_json_obj(d: dict[str, Any]) -> Signature:
@@ -87,6 +105,7 @@ class Signature:
             error_classes=tuple(d.get("error_classes", ())),
             target=str(d.get("target", "")),
             qualifier=str(d.get("qualifier", "")),
+            aspect=tuple(d.get("aspect", ())),
         )
 
     def key(self) -> str:
@@ -105,9 +124,18 @@ class Signature:
             parts.append("with " + ", ".join(f.split(":", 1)[-1] for f in self.features))
         if self.error_classes and any(c != "ok" for c in self.error_classes):
             parts.append("(" + " vs ".join(self.error_classes) + ")")
+        if self.aspect:
+            parts.append("on " + ", ".join(self.aspect))
         if self.qualifier:
             parts.append(f"[{self.qualifier}]")
         return " ".join(parts)
+
+    @property
+    def panic(self) -> str | None:
+        """The normalized panic message when this is an engine panic's signature."""
+        if self.category == "engine_failure" and self.qualifier.startswith(PANIC_PREFIX):
+            return self.qualifier[len(PANIC_PREFIX):]
+        return None
 
     def preserved_by(self, candidate: Signature) -> bool:
         """Does ``candidate`` (from a smaller case) show the same bug as ``self``?"""
@@ -117,6 +145,7 @@ class Signature:
             and candidate.error_classes == self.error_classes
             and candidate.target == self.target
             and candidate.qualifier == self.qualifier
+            and candidate.aspect == self.aspect
             and set(candidate.features) <= set(self.features)
         )
 

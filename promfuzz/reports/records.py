@@ -59,6 +59,7 @@ class Finding:
     first_seen_s: float = 0.0
     shrink: dict[str, Any] = field(default_factory=dict)
     rule: str | None = None  # id of the known-difference rule, for `expected`
+    panic: str | None = None  # the normalized panic message when an engine panicked
     chart_svg: str | None = None  # range queries: drawn once, by the first report written after the finding
 
     def to_json_obj(self) -> dict[str, Any]:
@@ -123,10 +124,11 @@ class RunStats:
         return self.cases / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON through a temp file and rename, so readers never see half a file."""
+def write_json_atomic(path: Path, obj: Any, sort_keys: bool = True) -> None:
+    """Write JSON through a temp file and rename, so readers never see half a file.
+    ``sort_keys=False`` keeps the dict's own order (summary.json puts panics first)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=sort_keys, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 

@@ -2,9 +2,10 @@
 
 Layout of a run folder (``reports/<run-id>/``)::
 
-    summary.json     counts, versions, throughput, coverage (schema: docs/reports.md)
+    summary.json     engine panics first, then counts, versions, per-rule hits and shapes,
+                     throughput, coverage (schema: docs/reports.md)
     findings.jsonl   one JSON object per distinct signature (appended as found)
-    junit.xml        one test case per signature (failures for divergences)
+    junit.xml        one test case per signature (errors for panics, failures for divergences)
     index.html       one card per signature: shrunk case, both results, diff, chart
 
 :func:`write_report` rewrites the three derived files from the records at any time, so a
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,62 @@ SUMMARY_FILE = "summary.json"
 _FAILING = ("divergence", "engine_failure", "performance")
 
 
+def report_order(findings: Sequence[Finding]) -> list[Finding]:
+    """The order every report lists findings in: engine panics first (they are crashes,
+    and easy to miss among thousands of other hits), then the other failing kinds, then
+    the rest; most frequent first within each."""
+    return sorted(findings, key=lambda f: (f.panic is None, f.verdict not in _FAILING, -f.occurrences, f.signature))
+
+
+def panics(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """One entry per engine-panic finding (summary.json's ``panics``), most frequent first."""
+    return [
+        {"key": f.signature, "engine": panicked_engine(f), "message": f.panic,
+         "occurrences": f.occurrences, "query": f.query, "original_query": f.original_query,
+         "case_file": f.case_file, "reference": f.reference, "target": f.target}
+        for f in report_order(findings) if f.panic is not None
+    ]
+
+
+def panicked_engine(f: Finding) -> str:
+    """Which engine of a panic finding panicked: the target, unless only the reference's
+    answer is an error."""
+    by_name = {r.engine: r for r in f.results}
+    tgt, ref = by_name.get(f.target), by_name.get(f.reference)
+    if tgt is not None and tgt.error is None and ref is not None and ref.error is not None:
+        return f.reference
+    return f.target
+
+
+def rules_summary(findings: Sequence[Finding]) -> dict[str, dict[str, Any]]:
+    """Per known-difference rule: how many hits it absorbed and in how many distinct shapes
+    (one ``expected`` finding per rule, target and signature), with an example query per
+    shape, most frequent first. A rule with many shapes is worth a look: each shape past
+    the first may be a different bug the rule happens to cover."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in sorted(findings, key=lambda f: (-f.occurrences, f.signature)):
+        if f.verdict != "expected" or not f.rule:
+            continue
+        r = out.setdefault(f.rule, {"hits": 0, "shapes": 0, "targets": [], "examples": []})
+        r["hits"] += f.occurrences
+        r["shapes"] += 1
+        if f.target not in r["targets"]:
+            r["targets"].append(f.target)
+        r["examples"].append({"key": f.signature, "title": f.title, "category": f.category, "target": f.target,
+                              "hits": f.occurrences, "query": f.query})
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1]["hits"], kv[0])))
+
+
+def _ordered_summary(summary: Mapping[str, Any], findings: Sequence[Finding]) -> dict[str, Any]:
+    """summary.json as written: ``panics`` (recomputed from the findings, so a rebuilt
+    report has it too) at the top after ``schema``, then the rest by key."""
+    d = dict(summary)
+    d["panics"] = panics(findings)
+    d["rules"] = rules_summary(findings)
+    head = {k: d.pop(k) for k in ("schema", "panics") if k in d}
+    return {**head, **dict(sorted(d.items()))}
+
+
 def load_run(folder: Path) -> tuple[dict[str, Any], list[Finding]]:
     summary_path = folder / SUMMARY_FILE
     summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.exists() else {}
@@ -40,19 +98,30 @@ def load_run(folder: Path) -> tuple[dict[str, Any], list[Finding]]:
 
 
 def write_junit(path: Path, summary: Mapping[str, Any], findings: Sequence[Finding]) -> None:
+    """One test case per finding. An engine panic is an ``<error>`` (JUnit's element for a
+    crash, counted in the suite's ``errors``), listed first and named ``PANIC in <engine>``;
+    other failing kinds are ``<failure>``; the rest ``<skipped>``."""
+    findings = report_order(findings)
+    n_panics = sum(1 for f in findings if f.panic is not None)
     suite = ET.Element(
         "testsuite",
         name=f"promfuzz {summary.get('reference', {}).get('name', '?')} vs "
         + ",".join(t.get("name", "?") for t in summary.get("targets", [])),
         tests=str(len(findings)),
-        failures=str(sum(1 for f in findings if f.verdict in _FAILING)),
-        skipped=str(sum(1 for f in findings if f.verdict not in _FAILING)),
+        errors=str(n_panics),
+        failures=str(sum(1 for f in findings if f.verdict in _FAILING and f.panic is None)),
+        skipped=str(sum(1 for f in findings if f.verdict not in _FAILING and f.panic is None)),
         time=f"{summary.get('wall_seconds', 0):.3f}",
     )
     for f in findings:
-        tc = ET.SubElement(suite, "testcase", classname=f"promfuzz.{f.target}", name=f"{f.signature}: {f.title}")
+        name = f"{f.signature}: {f.title}"
+        if f.panic is not None:
+            name = f"PANIC in {panicked_engine(f)}: {f.panic} ({f.signature})"
+        tc = ET.SubElement(suite, "testcase", classname=f"promfuzz.{f.target}", name=name)
         body = f"query: {f.query}\nparams: {json.dumps(f.params)}\ncase: {f.case_file}\n\n{f.diff}"
-        if f.verdict in _FAILING:
+        if f.panic is not None:
+            el = ET.SubElement(tc, "error", message=f"panic in {panicked_engine(f)}: {f.panic}", type="panic")
+        elif f.verdict in _FAILING:
             el = ET.SubElement(tc, "failure", message=f"{f.verdict}: {f.title}", type=f.verdict)
         else:
             el = ET.SubElement(tc, "skipped", message=f"{f.verdict}: {f.rule or f.title}")
@@ -71,11 +140,12 @@ _env = jinja2.Environment(
 
 def render_html(summary: Mapping[str, Any], findings: Sequence[Finding], trend: Mapping[str, Any] | None = None) -> str:
     cards = []
-    for f in sorted(findings, key=lambda f: (f.verdict not in _FAILING, -f.occurrences, f.signature)):
+    for f in report_order(findings):
         svg = f.chart_svg
         if svg is None and f.params.get("kind") == "range":
             svg = f.chart_svg = charts.result_overlay_svg(f.results) or ""
-        cards.append({"f": f, "chart": Markup(svg) if svg else None})
+        cards.append({"f": f, "chart": Markup(svg) if svg else None,
+                      "panicked": panicked_engine(f) if f.panic is not None else None})
     from promfuzz.reports.records import ThroughputSample
 
     tp = [ThroughputSample(**t) for t in summary.get("throughput", [])]
@@ -83,6 +153,8 @@ def render_html(summary: Mapping[str, Any], findings: Sequence[Finding], trend: 
     return _env.get_template("index.html.j2").render(
         summary=summary,
         cards=cards,
+        panics=[c for c in cards if c["f"].panic is not None],
+        rules=rules_summary(findings),
         throughput_chart=Markup(tsvg) if tsvg else None,
         coverage=summary.get("grammar_coverage") or {},
         trend=trend,
@@ -95,7 +167,7 @@ def write_report(folder: Path, summary: Mapping[str, Any], findings: Sequence[Fi
     folder.mkdir(parents=True, exist_ok=True)
     if findings is None:
         _, findings = load_run(folder)
-    write_json_atomic(folder / SUMMARY_FILE, dict(summary))
+    write_json_atomic(folder / SUMMARY_FILE, _ordered_summary(summary, findings), sort_keys=False)
     write_junit(folder / "junit.xml", summary, findings)
     html = render_html(summary, findings, trend)
     tmp = folder / ".index.html.tmp"
@@ -131,10 +203,13 @@ def summary_dict(*, run_id: str, seed: int, budget: Mapping[str, Any], stats: Ru
         },
         "cases_fingerprint": f"{stats.cases_fingerprint:016x}",
         "distinct_signatures": len(findings),
+        "distinct_findings_by_verdict": dict(sorted(Counter(f.verdict for f in findings).items())),
+        "panics": panics(findings),
+        "rules": rules_summary(findings),
         "signatures": [
             {"key": f.signature, "verdict": f.verdict, "title": f.title, "occurrences": f.occurrences,
-             "target": f.target, "query": f.query, "case_file": f.case_file}
-            for f in findings
+             "target": f.target, "query": f.query, "case_file": f.case_file, "rule": f.rule, "panic": f.panic}
+            for f in report_order(findings)
         ],
         "wall_seconds": round(stats.wall_seconds, 3),
         "cases_per_second": round(stats.cases_per_second, 2),

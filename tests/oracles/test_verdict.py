@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import re
 
 from oracle_helpers import err, vec
 
-from promfuzz.model import Case, Dataset, EvalParams, Result
+from promfuzz.model import Case, Dataset, EvalParams, Histogram, Result, stale_nan
 from promfuzz.oracles import DifferentialOracle, Signature, Verdict, signature_features
 from promfuzz.oracles._query import token_features
 
@@ -79,3 +82,120 @@ def test_verdict_helpers() -> None:
     na = Verdict.not_applicable("x", "why")
     assert na.kind == "not_applicable" and na.reason == "why"
     assert Verdict("divergence", "x", rules=("r1", "r2")).rule == "r1"
+
+
+# ----------------------------------------------------------------------------- data aspect
+# Issue #12, item 14: divergence signatures keyed on query features only, so a new bug with
+# the same features but different data was absorbed into an old finding.
+
+FLOATS = Dataset.build([({"__name__": "foo", "a": "1"}, [(0, 1.0), (30_000, 2.0)])])
+HISTS = Dataset.build([({"__name__": "foo", "a": "1"},
+                        [(0, Histogram(count=1, sum=1)), (30_000, Histogram(count=2, sum=3))])])
+STALE = Dataset.build([({"__name__": "foo", "a": "1"}, [(0, 1.0), (30_000, stale_nan())])])
+
+
+def sig_on(ds: Dataset, query: str, ref: Result, tgt: Result) -> Signature:
+    v = DifferentialOracle().check(Case(ds, query, P), ref, tgt)
+    assert v.signature is not None, v
+    return v.signature
+
+
+def test_same_features_on_float_and_on_histogram_samples_are_two_bugs() -> None:
+    ref, tgt = vec(T, ({"a": "1"}, 1.0)), vec(T, ({"a": "1"}, 2.0))
+    on_floats = sig_on(FLOATS, "rate(foo[5m])", ref, tgt)
+    on_hists = sig_on(HISTS, "rate(foo[5m])", ref, tgt)
+    assert on_floats.features == on_hists.features
+    assert on_floats.key() != on_hists.key()
+    assert "samples:float" in on_floats.aspect and "samples:histogram" in on_hists.aspect
+    # ... and the shrinker keeps the aspect: a histogram bug never shrinks into a float one.
+    assert not on_hists.preserved_by(on_floats)
+    assert on_hists.preserved_by(sig_on(HISTS, "rate(foo[1m])", ref, tgt))
+
+
+def test_an_empty_answer_on_one_side_is_not_a_wrong_series_set() -> None:
+    # The audit's "(A / B) ^ -33.9": the target returned no series for A / B at all.
+    ref = vec(T, ({"a": "1"}, 1.0), ({"a": "2"}, 4.0))
+    nothing = sig_on(FLOATS, "(foo / foo) ^ -33.9", ref, vec(T))
+    one_less = sig_on(FLOATS, "(foo / foo) ^ -33.9", ref, vec(T, ({"a": "1"}, 1.0)))
+    assert nothing.category == one_less.category == "missing_series"
+    assert nothing.key() != one_less.key()
+    assert "empty:tgt" in nothing.aspect and "empty:tgt" not in one_less.aspect
+    gained = sig_on(FLOATS, "(foo / foo) ^ -33.9", vec(T), ref)
+    assert "empty:ref" in gained.aspect
+
+
+def test_nan_and_inf_in_the_differing_points_are_their_own_bugs() -> None:
+    ref = vec(T, ({"a": "1"}, 1.0))
+    wrong = sig_on(FLOATS, "ln(foo)", ref, vec(T, ({"a": "1"}, 2.0)))
+    nan = sig_on(FLOATS, "ln(foo)", ref, vec(T, ({"a": "1"}, math.nan)))
+    inf = sig_on(FLOATS, "ln(foo)", ref, vec(T, ({"a": "1"}, -math.inf)))
+    assert len({wrong.key(), nan.key(), inf.key()}) == 3
+    assert "points:nan" in nan.aspect and "points:inf" in inf.aspect and not {"points:nan", "points:inf"} & set(wrong.aspect)
+
+
+def test_stale_markers_in_the_data_read_are_an_aspect() -> None:
+    ref, tgt = vec(T, ({"a": "1"}, 1.0)), vec(T, ({"a": "1"}, 2.0))
+    with_stale = sig_on(STALE, "last_over_time(foo[5m])", ref, tgt)
+    without = sig_on(FLOATS, "last_over_time(foo[5m])", ref, tgt)
+    assert with_stale.key() != without.key()
+    assert "stale" in with_stale.aspect and "stale" not in without.aspect
+
+
+def test_the_aspect_is_coarse_one_bug_on_different_data_is_one_key() -> None:
+    # Other values, labels, series counts and metric names: the same words, the same key.
+    other = Dataset.build([({"__name__": "bar", "b": str(i)}, [(0, float(i)), (60_000, float(i * i))])
+                           for i in range(7)])
+    a = sig_on(FLOATS, "rate(foo[5m])", vec(T, ({"a": "1"}, 1.0)), vec(T, ({"a": "1"}, 2.0)))
+    b = sig_on(other, 'rate(bar{b=~"1|2"}[1m])', vec(T, ({"b": "1"}, 5.0), ({"b": "2"}, 7.0)),
+               vec(T, ({"b": "1"}, 3.0), ({"b": "2"}, 7.5)))
+    assert a.aspect == b.aspect == ("samples:float",)
+    assert a.key() == b.key()
+
+
+def test_selectors_that_match_nothing_say_so() -> None:
+    s = sig_on(FLOATS, "rate(no_such_metric[5m])", vec(T, ({"a": "1"}, 1.0)), vec(T, ({"a": "1"}, 2.0)))
+    assert "samples:none" in s.aspect
+    literal = sig_on(FLOATS, "vector(1)", vec(T, ({}, 1.0)), vec(T, ({}, 2.0)))
+    assert not any(w.startswith("samples:") for w in literal.aspect)  # no selector, no word
+
+
+def test_signatures_without_an_aspect_keep_the_keys_stored_corpus_folders_have() -> None:
+    s = Signature("differential", "error_vs_result", (), ("ok", "execution"), "mqe", "tgt: boom")
+    old_json = {"oracle": "differential", "category": "error_vs_result", "features": [],
+                "error_classes": ["ok", "execution"], "target": "mqe", "qualifier": "tgt: boom"}
+    old_key = "differential-error_vs_result-" + hashlib.sha256(
+        json.dumps(old_json, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:10]
+    assert s.key() == old_key
+    with_aspect = Signature("differential", "value", ("fn:rate",), ("ok", "ok"), "mqe", "", ("samples:float",))
+    assert Signature.from_json_obj(with_aspect.to_json_obj()) == with_aspect
+    assert with_aspect.key() != Signature("differential", "value", ("fn:rate",), ("ok", "ok"), "mqe").key()
+    assert "samples:float" in with_aspect.title
+
+
+# ----------------------------------------------------------------------------- expected hits by shape
+
+
+class _ExplainAll:
+    """A rule set whose one rule explains every difference (as the audit's too-wide
+    ``mqe-binop-no-series-annotations`` did for the (A / B) ^ -33.9 case)."""
+
+    rules = ("r1",)
+
+    def explain(self, *args: object, **kwargs: object) -> tuple[str, ...]:
+        return ("r1",)
+
+
+def test_a_second_bug_under_one_rule_is_its_own_finding() -> None:
+    from promfuzz.pipeline import finding_key
+
+    oracle = DifferentialOracle(rules=_ExplainAll())  # type: ignore[arg-type]
+    q = "(foo / foo) ^ -33.9"
+    w = ("PromQL warning: something about the operands (1:2)",)
+    rule_shape = oracle.check(Case(FLOATS, q, P), vec(T, warnings=w), vec(T))  # what the rule is for
+    second_bug = oracle.check(Case(FLOATS, q, P), vec(T, ({"a": "1"}, 1.0)), vec(T))  # target lost the series
+    same_shape = oracle.check(Case(FLOATS, "(foo * foo) ^ 2", P), vec(T, warnings=w), vec(T))
+    assert rule_shape.kind == second_bug.kind == "expected" and rule_shape.rule == second_bug.rule == "r1"
+    k1, k2, k3 = finding_key(rule_shape), finding_key(second_bug), finding_key(same_shape)
+    assert k1 != k2
+    assert k1 == k3  # the rule's own hits stay one finding per shape
+    assert k1.startswith("expected-r1-e-") and re.fullmatch(r"[A-Za-z0-9_.\-]+", k1)
