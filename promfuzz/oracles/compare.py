@@ -13,44 +13,75 @@ Rules (PROMQL-NOTES section 2):
   float tolerance below (``"19.88342502737898"`` == ``"19.883425027378983"``).
 * **Points** are matched by timestamp (a point on one side only is a ``timestamp``
   difference).
-* **Floats** are equal when ``|a-b| <= max(rel_tol * max(|a|,|b|), abs_tol)``, defaults
-  ``rel_tol=1e-10`` (what Mimir's and Thanos's own differential tests use: it absorbs
-  the last-digit noise of a different summation order and nothing bigger) and
-  ``abs_tol=1e-12`` (a floor so ``5.5e-17`` vs ``0`` -- cancellation noise -- is equal).
-  NaN equals NaN, but the stale marker equals only itself; infinities must match in
-  sign; ``-0`` equals ``0``.
+* **Floats** are equal when ``|a-b| <= rel_tol * max(|a|,|b|)`` or when both lie in the
+  band ``|a|, |b| <= abs_tol`` around zero; defaults ``rel_tol=1e-10`` and
+  ``abs_tol=1e-13``. NaN equals NaN, but the stale marker equals only itself; infinities
+  must match in sign; ``-0`` equals ``0``.
+
+  Why these: a different summation order changes the last bits of a sum, a relative
+  error of a few ulps (2.2e-16 each), so 1e-10 absorbs it with a wide margin and nothing
+  a user could see; it is the fraction Mimir's own MQE-vs-Prometheus fuzz test allows
+  (``require.InEpsilon(expected, actual, 1e-10)``, pkg/streamingpromql/testutils) and the
+  fraction in Thanos promql-engine's tests (``cmpopts.EquateApprox(1e-10, 1e-6)``). A
+  relative rule cannot judge values near zero that come from cancelling terms (``0.1 +
+  0.2 - 0.3`` is ``5.55e-17``, ``0.3 - 0.2 - 0.1`` is ``-2.78e-17``): such a residue is a few
+  ulps *of the cancelling terms*, of either sign. The floor is therefore a band, not a
+  distance: inside it the sign and size of a value are noise, outside it the relative rule
+  alone applies, so an opposite sign is always a difference there (``3e-13`` vs
+  ``-5e-13``, and ``1e-13`` vs ``1.1e-12``, which an absolute distance of 1e-12 called
+  equal). ``1e-13`` is the residue of terms up to about 500 in magnitude (ulp(512) =
+  1.1e-13); larger terms leave larger residues that cannot be told from a real difference
+  without knowing the terms, and are reported. The other tools are looser or stricter
+  at zero: Mimir's fuzz test demands exact equality when the expected value is 0 (no
+  band); Thanos adds an absolute margin of 1e-6 (any two values below 1e-6 are equal,
+  whatever their signs); Mimir's query-tee compares with an absolute tolerance of 1e-6 by
+  default (``-proxy.value-comparison-tolerance``; relative only with
+  ``-proxy.compare-use-relative-error``), which is meant for live clusters, not for
+  engines that should agree to the last digits.
 * **Native histograms** compare count, sum and the API bucket list (boundary rule,
   bounds, count; zero-length spans never show in that form). The counter-reset hint is
   compared only when both sides carry the ``full`` form and both set a hint other than
   ``unknown``.
 * **Order** matters only for an instant query whose top node (through parentheses) is
   ``sort``/``sort_desc`` (the sequence of values must agree; series with equal values may
-  come in any order), ``sort_by_label``/``sort_by_label_desc`` (the sequence of the sort
-  labels' values must agree), or ``topk``/``bottomk`` (the values within each group must
-  come in the same order; groups are unordered).
-* **topk / bottomk / limitk ties**: a pick is accepted when, per evaluation step and
-  group, both sides chose the same number of series, the series chosen by both carry
-  equal values, and all series chosen by only one side carry one single value -- the
-  tie. When ``topk`` is the query's top node it is also checked that the tie value is the
-  group's boundary (the smallest chosen value for ``topk``, the largest for ``bottomk``;
-  NaN counts as the worst value). The same check is sound when ``topk`` is wrapped only in
-  *tie-transparent* operations (element-wise functions such as ``abs`` or ``clamp``, unary
-  minus, arithmetic or comparison with a number literal): equal inputs give equal outputs,
-  so a tie stays a tie, though the boundary can no longer be located (``abs`` is not
-  monotone) and only the single-value condition is checked. For ``limitk`` any pick is
-  valid: only the counts and the values of common series are checked. When a ``topk`` &
-  co sits deeper (``sum(topk(...))``, ``topk(...) + on() x``) no local check is sound:
-  differences are reported as usual and :attr:`Comparison.tie_sensitive` is set so the
-  caller can tell them apart (the differential oracle puts it into the signature).
+  come in any order: Prometheus sorts by value only), ``sort_by_label``/
+  ``sort_by_label_desc`` (the sequence of label sets must agree: Prometheus orders by the
+  sort labels and breaks ties by the full label set, ``labels.Compare``, reversed for
+  ``_desc``, so there is one right order), or ``topk``/``bottomk`` (the values within each
+  group must come in the same order; groups are unordered).
+* **topk / bottomk / limitk picks** (at the top of the query, or under element-wise
+  wrappers: functions such as ``abs``/``floor``/``clamp``, ``sort*``, unary minus,
+  arithmetic or comparison with a number literal): a pick that differs from the
+  reference's is checked against the operator's actual input, which ``operand`` (a
+  resolver asking the reference engine) supplies; see :mod:`promfuzz.oracles._selectk`.
+  Every series the target kept must be a series of the input with its exact labels and
+  value (after the wrappers, as the reference computes them), the count per step and
+  group must be ``min(k, group size)``, and for ``topk``/``bottomk`` no left-out series
+  may rank strictly better than a kept one (NaN ranks last). Wrappers never make a tie:
+  ``floor``, ``abs``, ``sgn``, ``clamp``, ``* 0`` are not injective, so the check is made
+  below them. Without a resolver a differing pick is a difference (detail
+  ``unverified_pick``). ``limit_ratio``'s pick is defined (a hash of the label set against
+  the ratio), so it is compared exactly. When a ``topk`` & co sits deeper
+  (``sum(topk(...))``, ``topk(...) + on() x``) no local check is sound: differences are
+  reported as usual and :attr:`Comparison.tie_sensitive` is set (the differential oracle
+  puts it into the signature); so it is when a pick under another topk & co cannot be
+  verified.
 * **Errors** compare by class (``parse``, ``bad_data``, ``execution``, ``timeout``,
-  ``engine_failure``, ``unsupported``; see :func:`error_class`). Messages are compared
-  only when asked, after normalisation: positions stripped, and messages whose example
-  series come in map order (many-to-many matching, duplicate label sets) reduced to
-  their kind.
-* **Annotations** (warnings and infos) compare as multisets; mode ``ignore_positions``
-  (default) strips positions such as ``(1:25)``, ``exact`` keeps them, ``ignore`` skips
-  annotations. The HTTP API keeps at most 10 of each, picked from a map: when a side is at
-  that cap, only "the capped side is a subset of the other" is checked.
+  ``engine_failure``, ``unsupported``; see :func:`error_class`). A message that reports a
+  crash (``unexpected error``, ``runtime error``, ``panic``, ``nil pointer dereference``,
+  ...: :func:`is_panic_message`) is class ``engine_failure`` whatever the API called it,
+  and a crash on the target never equals anything, not even the same crash on the
+  reference. Messages are compared only when asked, after normalisation: positions
+  stripped, and messages whose example series come in map order (many-to-many matching,
+  duplicate label sets) reduced to their kind.
+* **Annotations** (warnings and infos) compare as complete multisets, however many. In
+  the default mode ``positions_if_both`` a position such as ``(1:25)`` is compared when
+  both texts carry one and ignored when only one does (an engine that reports none);
+  ``ignore_positions`` always strips them, ``exact`` never, ``ignore`` skips annotations.
+  The in-process hosts return every annotation; Prometheus's HTTP API keeps 10 per kind,
+  picked from a map, and says so ("N more warning annotations omitted"): a side with that
+  line must list a subset of the other side's annotations and the same total.
+  ``ComparisonConfig.annotation_cap`` declares a target that caps silently (none known).
 """
 
 from __future__ import annotations
