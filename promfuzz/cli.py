@@ -24,11 +24,18 @@ engine, in-process), prometheus-live (a real Prometheus server started by promfu
 by remote write), http:<url>[?loader=remote_write|victoriametrics_import|none] (any
 Prometheus-compatible target; auth from PROMFUZZ_HTTP_BEARER_TOKEN / PROMFUZZ_HTTP_BASIC_AUTH,
 tenant from PROMFUZZ_HTTP_TENANT).
+An engine is a spec FAMILY[OPTION,...]: mqe[passes=all], mqe[-narrow_binary_selectors],
+thanos[optimizers=none], prometheus[lookback=30s] (docs/engines.md; `promfuzz engines --json`
+lists each family's options and defaults). --reference auto (the default) judges each target
+against the Prometheus engine of its own build: mimir-prometheus for mqe, thanos-prometheus
+for thanos, prometheus otherwise.
 """
 
 
 def _add_engine_args(p: argparse.ArgumentParser, target_default: str | None = "mqe", many: bool = False) -> None:
-    p.add_argument("--reference", default="prometheus", metavar="ENGINE", help="reference engine (default: prometheus)")
+    p.add_argument("--reference", default="auto", metavar="ENGINE",
+                   help="reference engine spec, or auto: the Prometheus engine of the target's own build "
+                        "(mimir-prometheus for mqe, thanos-prometheus for thanos, prometheus otherwise; default: auto)")
     if many:
         p.add_argument("--target", action="append", metavar="ENGINE",
                        help=f"engine under test; repeat for several (default: {target_default})")
@@ -85,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="replay corpus cases or promqltest files against an engine")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=".test files or corpus folders")
-    p.add_argument("--engine", required=True, help="engine to check")
+    p.add_argument("--engine", required=True, help="engine spec to check (e.g. mqe, mqe[passes=all])")
     p.add_argument("--against", default=None, help="compare live with this engine instead of the files' expectations")
     p.add_argument("--out", default=None, type=Path, help="write a JSON report here")
     p.add_argument("--no-fail", action="store_true", help="exit 0 even if cases fail")
@@ -148,6 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    reference, target = getattr(args, "reference", None), getattr(args, "target", None)
+    if isinstance(reference, str) and isinstance(target, str):  # one-target commands; run resolves its own
+        from promfuzz.engines.registry import resolve_reference
+
+        args.reference = resolve_reference(reference, target)
     handler = globals()[f"_cmd_{args.command}"]
     return int(handler(args) or 0)
 
@@ -162,10 +174,11 @@ def _cmd_engines(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("engine", "kind", "built", "versions", "note")
+    t = Table("engine", "kind", "built", "versions", "options (default)", "note")
     for i in infos:
         versions = ", ".join(f"{k.rsplit('/', 1)[-1]} {v}" for k, v in i.versions.items())
-        t.add_row(i.name, i.kind, "yes" if i.built else "no", versions, i.note)
+        options = ", ".join(f"{k}={o['default']}" for k, o in i.options.items())
+        t.add_row(i.name, i.kind, "yes" if i.built else "no", versions, options, i.note)
     Console().print(t)
     return 0
 

@@ -60,6 +60,9 @@ class EngineInfo:
     built: bool
     versions: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    # option -> {"default", "kind", "doc"[, "choices"]} (promfuzz.engines.spec.describe_options)
+    options: dict[str, dict[str, object]] = field(default_factory=dict)
+    reference: str = ""  # what --reference auto picks for this engine
 
     def to_json_obj(self) -> dict[str, object]:
         return {
@@ -68,6 +71,8 @@ class EngineInfo:
             "binary": self.binary,
             "built": self.built,
             "versions": dict(self.versions),
+            "options": {k: dict(v) for k, v in self.options.items()},
+            "reference": self.reference,
             "note": self.note,
         }
 

@@ -32,7 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -71,6 +71,8 @@ class ReadyInfo:
     engines: tuple[str, ...]
     modules: dict[str, str]
     go: str
+    # engine -> option -> effective value (the host's configuration, defaults filled in)
+    configs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @staticmethod
     def from_json_obj(d: Mapping[str, Any]) -> ReadyInfo:
@@ -80,6 +82,10 @@ class ReadyInfo:
             engines=tuple(d.get("engines") or ()),
             modules={str(k): str(v) for k, v in (d.get("modules") or {}).items()},
             go=str(d.get("go", "")),
+            configs={
+                str(e): {str(k): str(v) for k, v in (c or {}).items()}
+                for e, c in (d.get("configs") or {}).items()
+            },
         )
 
 
@@ -598,6 +604,10 @@ class HostEngine(EngineBase):
     def versions(self) -> dict[str, str]:
         info = self.process.ready
         return {**info.modules, "go": info.go, "host": self.process.host_name}
+
+    def config(self) -> dict[str, str]:
+        """The engine's effective configuration as its host reports it (option -> value)."""
+        return dict(self.process.ready.configs.get(self.engine_name, {}))
 
     def dump(self) -> Dataset | None:
         if self._dataset is not None:

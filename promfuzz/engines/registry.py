@@ -15,8 +15,13 @@ name                   what                                    binary (under ``.
                                                                  ``|victoriametrics_import|none``)
 =====================  ======================================  =========================
 
-An :class:`EngineRegistry` shares one host process between engines of the same host
-(``mqe`` and ``mimir-prometheus`` run over one storage, loaded once). ``open_engine``
+Every name is an engine spec, ``FAMILY[[OPTION,...]]`` (:mod:`promfuzz.engines.spec`,
+docs/engines.md): ``mqe[passes=all]``, ``thanos[optimizers=none]``,
+``prometheus[lookback=30s]``; the engine's ``name`` is the normalized spec and its
+``family`` the part before ``[``. Options reach the host as ``--option KEY=VALUE``.
+
+An :class:`EngineRegistry` shares one host process between engines of the same host and
+the same options (``mqe`` and ``mimir-prometheus`` run over one storage, loaded once). ``open_engine``
 opens a single engine that owns its process. The build dir is ``$PROMFUZZ_BUILD_DIR``,
 else ``.build`` at the repository root.
 """
@@ -34,6 +39,7 @@ from promfuzz.engines.base import Engine, EngineInfo
 from promfuzz.engines.host import HostEngine, HostProcess
 from promfuzz.engines.http import LOADERS, HttpEngine
 from promfuzz.engines.live import LiveEngine, binary_versions
+from promfuzz.engines.spec import FAMILIES, EngineSpec, describe_options, known_families, parse_spec
 from promfuzz.errors import ConfigError, UnknownEngineError
 
 
@@ -44,22 +50,47 @@ class HostSpec:
     args: tuple[str, ...] = ()  # extra host arguments (a different engine configuration)
 
 
+# The option-less host engines by family (benchmarks and tools that take a plain family).
 HOST_ENGINES: dict[str, HostSpec] = {
-    "prometheus": HostSpec("prometheus-host", "prometheus"),
-    # The upstream engine configured like promqltest's test engine, for replaying
-    # Prometheus's own .test files (delayed name removal, unquoted UTF-8 names).
-    "prometheus-promqltest": HostSpec("prometheus-host", "prometheus-promqltest", ("--promqltest-engine",)),
-    "mqe": HostSpec("mimir-host", "mqe"),
-    "mimir-prometheus": HostSpec("mimir-host", "mimir-prometheus"),
-    "thanos": HostSpec("thanos-host", "thanos"),
-    "thanos-prometheus": HostSpec("thanos-host", "thanos-prometheus"),
+    f.name: HostSpec(f.binary, f.host_engine, f.host_args) for f in FAMILIES.values() if f.kind == "host"
 }
-LIVE_ENGINES: dict[str, str] = {"prometheus-live": "prometheus-server"}
+LIVE_ENGINES: dict[str, str] = {f.name: f.binary for f in FAMILIES.values() if f.kind == "live"}
 VERSION_MODULES = ("prometheus/prometheus", "grafana/mimir", "thanos-io/promql-engine")
 
 
 def known_engine_names() -> list[str]:
-    return [*HOST_ENGINES, *LIVE_ENGINES, "http:<url>"]
+    return known_families()
+
+
+def resolve_reference(reference: str, target: str) -> str:
+    """``--reference auto``: the Prometheus engine of the target's own build
+    (``mimir-prometheus`` for mqe, ``thanos-prometheus`` for thanos, ``prometheus``
+    otherwise), with the target's lookback and delayed-name-removal options, so both sides
+    run the same semantics. Any other reference is returned normalized."""
+    if reference != "auto":
+        return reference if reference.startswith("http:") else parse_spec(reference).name
+    if target.startswith("http:"):
+        return "prometheus"
+    tspec = parse_spec(target)
+    fam = tspec.family_def
+    assert fam is not None
+    ref = FAMILIES[fam.same_build_reference]
+    shared = {k: v for k, v in tspec.options if k in ("lookback", "delayed_name_removal") and ref.option(k)}
+    return parse_spec(ref.name).with_options(shared).name
+
+
+def resolve_campaign_reference(targets: tuple[str, ...] | list[str]) -> str:
+    """``--reference auto`` for a campaign: the one same-build reference of all targets;
+    targets of different builds need separate runs (a campaign has one reference)."""
+    refs = {t: resolve_reference("auto", t) for t in targets}
+    distinct = sorted(set(refs.values()))
+    if len(distinct) > 1:
+        pairs = ", ".join(f"{t} -> {r}" for t, r in refs.items())
+        raise ConfigError(
+            f"--reference auto: the targets come from different builds ({pairs}); run them "
+            f"separately, or name one reference with --reference"
+        )
+    return distinct[0] if distinct else "prometheus"
 
 
 def default_build_dir() -> Path:
@@ -119,24 +150,28 @@ class EngineRegistry:
         return proc
 
     def open(self, name: str, /, **opts: Any) -> Engine:
-        """Open the engine ``name`` (see the module docstring); ``opts`` go to its class."""
+        """Open the engine spec ``name`` (see the module docstring); ``opts`` go to its class."""
         eng: Engine
-        opts.setdefault("name", name)  # a caller may rename the engine (two of one kind)
-        if name in HOST_ENGINES:
-            spec = HOST_ENGINES[name]
-            eng = HostEngine(self.process(spec.binary, spec.args), spec.engine, **opts)
-        elif name in LIVE_ENGINES:
-            eng = LiveEngine(self.build_dir / LIVE_ENGINES[name], **opts)
-        elif name.startswith("http:"):
+        if name.startswith("http:"):
+            opts.setdefault("name", name)
             url, loader = parse_http_name(name)
             url, write_url = split_write_url(url)
             if write_url and "write_url" not in opts:
                 opts["write_url"] = write_url
             eng = HttpEngine(url, opts.pop("loader", loader), **opts)
+            self._engines.append(eng)
+            return eng
+        spec = parse_spec(name)
+        fam = spec.family_def
+        assert fam is not None
+        opts.setdefault("name", spec.name)  # a caller may rename the engine (two of one kind)
+        if fam.kind == "host":
+            eng = HostEngine(self.process(fam.binary, spec.host_args()), fam.host_engine, **opts)
         else:
-            raise UnknownEngineError(
-                f"unknown engine {name!r}; known engines: {', '.join(known_engine_names())}"
-            )
+            if spec.options:
+                raise ConfigError(f"engine {name!r}: {fam.name} takes no options")
+            eng = LiveEngine(self.build_dir / fam.binary, **opts)
+        _set_family(eng, spec)
         self._engines.append(eng)
         return eng
 
@@ -157,14 +192,28 @@ class EngineRegistry:
         self.close()
 
 
+def _set_family(eng: Engine, spec: EngineSpec) -> None:
+    """Give the engine its family and effective options (what rules and reports read)."""
+    try:
+        eng.family = spec.family  # type: ignore[attr-defined]
+        eng.spec = spec  # type: ignore[attr-defined]
+    except AttributeError:  # a class with __slots__; the name still carries the spec
+        pass
+
+
 def open_engine(name: str, /, *, build_dir: str | os.PathLike[str] | None = None, **opts: Any) -> Engine:
     """One engine that owns its resources (its own host process); close it when done."""
     bdir = Path(build_dir) if build_dir is not None else default_build_dir()
-    if name in HOST_ENGINES:
-        spec = HOST_ENGINES[name]
-        proc = HostProcess(bdir / spec.binary, host_name=spec.binary, extra_args=spec.args)
-        opts.setdefault("name", name)
-        return HostEngine(proc, spec.engine, owns_process=True, **opts)
+    if not name.startswith("http:"):
+        spec = parse_spec(name)
+        fam = spec.family_def
+        assert fam is not None
+        if fam.kind == "host":
+            proc = HostProcess(bdir / fam.binary, host_name=fam.binary, extra_args=spec.host_args())
+            opts.setdefault("name", spec.name)
+            eng = HostEngine(proc, fam.host_engine, owns_process=True, **opts)
+            _set_family(eng, spec)
+            return eng
     return EngineRegistry(bdir).open(name, **opts)
 
 
@@ -185,12 +234,14 @@ def available_engines(
                 cache[path] = binary_versions(path, VERSION_MODULES)
             vers = cache[path]
         note = "" if built else "not built: run `make hosts`"
-        return EngineInfo(name, kind, str(path), built, vers, note)  # type: ignore[arg-type]
+        fam = FAMILIES[name]
+        return EngineInfo(
+            name, kind, str(path), built, vers, note,  # type: ignore[arg-type]
+            options=describe_options(name), reference=fam.same_build_reference,
+        )
 
-    for name, spec in HOST_ENGINES.items():
-        out.append(info(name, "host", bdir / spec.binary))
-    for name, binary in LIVE_ENGINES.items():
-        out.append(info(name, "live", bdir / binary))
+    for fam in FAMILIES.values():
+        out.append(info(fam.name, fam.kind, bdir / fam.binary))
     out.append(
         EngineInfo(
             "http:<url>",
@@ -199,6 +250,7 @@ def available_engines(
             True,
             {},
             "any Prometheus-compatible URL; ?loader=remote_write|victoriametrics_import|none",
+            reference="prometheus",
         )
     )
     return out

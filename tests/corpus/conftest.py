@@ -10,6 +10,38 @@ PROM_VERSION = "v0.316.0"
 MIMIR_VERSION = "v1.3.1-0.20260423142704-aced80d74930"
 
 
+def in_ci() -> bool:
+    """CI=true: a missing host or module cache is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail(message: str) -> None:
+    """Skip with ``message`` locally; under CI=true fail with the same message."""
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def require_host(binary: str) -> Path:
+    """The built host binary ``binary`` under the build dir, or skip (fail under CI=true)."""
+    from promfuzz.engines.registry import default_build_dir
+
+    path = default_build_dir() / binary
+    if not path.is_file():
+        skip_or_fail(f"{path} is not built (run `make hosts`)")
+    return path
+
+
+@pytest.fixture
+def prometheus_host() -> Path:
+    return require_host("prometheus-host")
+
+
+@pytest.fixture
+def mimir_host() -> Path:
+    return require_host("mimir-host")
+
+
 def _modcache() -> Path:
     env = os.environ.get("GOMODCACHE")
     if env:
@@ -31,7 +63,7 @@ def mimir_testdata() -> list[Path]:
 def upstream_files() -> list[Path]:
     files = prometheus_testdata()
     if not files:
-        pytest.skip(
+        skip_or_fail(
             f"Prometheus {PROM_VERSION} is not in the Go module cache (build the hosts or `go mod download`)"
         )
     return files
@@ -41,7 +73,7 @@ def upstream_files() -> list[Path]:
 def mimir_files() -> list[Path]:
     files = mimir_testdata()
     if not files:
-        pytest.skip(
+        skip_or_fail(
             f"Mimir {MIMIR_VERSION} is not in the Go module cache (`go mod download github.com/grafana/mimir@...`)"
         )
     return files

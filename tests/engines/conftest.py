@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 from collections.abc import Callable
@@ -39,17 +40,32 @@ def make_fake_host(tmp_path: Path) -> Callable[[str], Path]:
     return make
 
 
+def in_ci() -> bool:
+    """CI=true (what GitHub Actions and most CI systems set): a missing host is a failure."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail(message: str) -> None:
+    """Skip with ``message`` locally; under CI=true fail with the same message, so a CI
+    job whose hosts did not build cannot go green by skipping every host test."""
+    if in_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def host_binary(name: str) -> Path:
-    """Path of a real host binary, skipping the test (with the reason) when it is not built."""
+    """Path of a real host binary, skipping the test (with the reason) when it is not built
+    (failing under CI=true)."""
     path = BUILD / name
     if not path.is_file():
-        pytest.skip(f"{path} is not built (run `make hosts`)")
+        skip_or_fail(f"{path} is not built (run `make hosts`)")
     return path
 
 
 @pytest.fixture
 def real_binary() -> Callable[[str], Path]:
-    """``real_binary("prometheus-host")``: the built binary, or skip saying how to build it."""
+    """``real_binary("prometheus-host")``: the built binary, or skip saying how to build it
+    (fail under CI=true)."""
     return host_binary
 
 
