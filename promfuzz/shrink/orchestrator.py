@@ -20,9 +20,10 @@ budget can only stop it earlier).
 
 from __future__ import annotations
 
+
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from promfuzz.errors import EngineError
@@ -277,6 +278,23 @@ def shrink(
                 break
     except _Stop as s:
         stop = s.reason
+    # Stored cases are pasted into Prometheus's and Mimir's test suites: spell the query
+    # as Prometheus's own String() does (e.g. `sum(x)`, not `sum by () (x)`), if the
+    # difference survives that spelling (one more check, past any budget: it is the last).
+    spelled = _prometheus_spelling(current.query)
+    if spelled is not None and spelled != current.query:
+        cand = replace(current, query=spelled)
+        try:
+            checks += 1
+            v = check(cand)
+        except EngineError as e:
+            note(f"check failed: {e}")
+            v = None
+        if same_bug(original_verdict, v):
+            assert v is not None
+            current, cur_verdict = cand, v
+            applied["prometheus_spelling"] = applied.get("prometheus_spelling", 0) + 1
+            note(f"prometheus_spelling: {spelled}")
     return ShrinkResult(
         case=current,
         verdict=cur_verdict,
@@ -399,3 +417,13 @@ __all__ = [
     "same_bug",
     "shrink",
 ]
+
+
+def _prometheus_spelling(query: str) -> str | None:
+    """The query as Prometheus's ``String()`` prints it, or None when our parser refuses it."""
+    from promfuzz.promql import parse, to_text
+
+    try:
+        return to_text(parse(query), prometheus=True)
+    except Exception:  # noqa: BLE001 -- a query our parser refuses keeps its text
+        return None

@@ -159,3 +159,24 @@ def test_stats_json_reports_sizes_calls_and_passes() -> None:
     assert s["fixed_point"] is True
     assert sum(s["passes_applied"].values()) >= 5
     assert "range_to_instant" in s["passes_applied"]
+
+
+def test_stored_query_is_spelled_as_prometheus_prints_it() -> None:
+    """`sum by () (x)` (our canonical form, which keeps the empty clause) becomes `sum(x)`,
+    Prometheus's String(), when the difference survives it; a check that sees the
+    spelling keeps our form."""
+    ds = Dataset.build([({"__name__": "http_requests", "job": "a"}, [(0, 1.0)])])
+    case = Case(ds, "sum by () (rate(http_requests[1m]))", EvalParams.instant(60_000))
+    res = shrink(case, FaultCheck(func="sum", metric="http_requests"), passes=())
+    assert res.case.query == "sum(rate(http_requests[1m]))"
+    assert dict(res.passes_applied) == {"prometheus_spelling": 1}
+
+    class SpellingSensitive(FaultCheck):
+        def __call__(self, c: Case) -> Verdict:
+            v = super().__call__(c)
+            if "by ()" not in c.query:
+                return Verdict.match("differential")
+            return v
+
+    res2 = shrink(case, SpellingSensitive(func="sum", metric="http_requests"), passes=())
+    assert res2.case.query == "sum by () (rate(http_requests[1m]))"
