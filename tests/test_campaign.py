@@ -253,3 +253,83 @@ def test_a_reference_failure_in_its_thread_reaches_the_worker() -> None:
         p._answers(items)
     # The target answered the chunk the reference finished, and nothing after it.
     assert len(engines["tgt"].asked) == PIPELINE_CHUNK
+
+
+# ----------------------------------------------------------------------------- findings and the console
+
+
+def _finding(key: str, verdict: str, occurrences: int = 1, rule: str | None = None, panic: str | None = None,
+             query: str = "q") -> object:
+    from promfuzz.reports.records import Finding, ResultView
+
+    return Finding(signature=key, title=f"title of {key}", verdict=verdict, oracle="differential",
+                   category="engine_failure" if panic else "value", reference="thanos-prometheus", target="thanos",
+                   query=query, original_query=query, params={"kind": "instant", "time_ms": 0}, case_file=None,
+                   diff="", results=[ResultView("thanos-prometheus", "ok"), ResultView("thanos", "error", error="x")],
+                   occurrences=occurrences, rule=rule, panic=panic)
+
+
+def test_expected_hits_count_per_rule_and_shape_and_a_panic_leads_the_console(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from promfuzz.campaign import _Display, _print_summary, _Run
+
+    run = _Run(CampaignConfig(reference="thanos-prometheus", targets=("thanos",), corpus=None, out=tmp_path / "r",
+                              run_id="r"), None)
+    for i in range(30):
+        run.handle(("finding", _finding(f"differential-unsupported-{i:010x}", "unsupported", 100), None))
+    run.handle(("finding", _finding("expected-r1-thanos-aaaaaaaaaa", "expected", 40, rule="r1", query="a"), None))
+    run.handle(("finding", _finding("expected-r1-thanos-bbbbbbbbbb", "expected", 1, rule="r1", query="b"), None))
+    for _ in range(9):
+        run.handle(("occurrence", "expected-r1-thanos-bbbbbbbbbb"))
+    run.handle(("finding", _finding("differential-engine_failure-cccccccccc", "engine_failure",
+                                    panic="runtime error: nil pointer dereference", query="des(nothing[1m])"), None))
+    assert "PANICS 1" in _Display(run, False)._line()
+    summary = run.write(complete=True, interrupted=False)
+    assert summary["rules"]["r1"]["hits"] == 50 and summary["rules"]["r1"]["shapes"] == 2
+    assert [e["query"] for e in summary["rules"]["r1"]["examples"]] == ["a", "b"]
+    assert summary["distinct_findings_by_verdict"] == {"engine_failure": 1, "expected": 2, "unsupported": 30}
+    assert summary["signatures"][0]["panic"] and summary["panics"][0]["engine"] == "thanos"
+    capsys.readouterr()
+    _print_summary(summary, tmp_path / "r")
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "PANIC in thanos: runtime error: nil pointer dereference (x1): des(nothing[1m])"
+    assert "  rule r1: 50 hit(s) in 2 shape(s)" in lines
+    assert next(ln for ln in lines if ln.startswith("  [")).startswith("  [PANIC] differential-engine_failure-")
+
+
+@pytest.mark.hosts
+def test_the_thanos_panic_is_a_shrunk_stored_engine_failure_finding(tmp_path: Path) -> None:
+    """The audit's crash end to end on the real Thanos host: judged, shrunk (keeping the
+    panic signature), stored in the corpus and at the top of the run's reports."""
+    if not (BUILD / "thanos-host").exists():
+        pytest.skip("thanos host not built (run `make hosts`)")
+    from promfuzz.campaign import _Run
+    from promfuzz.model import Case, Dataset, EvalParams
+    from promfuzz.pipeline import Pipeline
+
+    cfg = CampaignConfig(reference="thanos-prometheus", targets=("thanos",), corpus=tmp_path / "corpus",
+                         out=tmp_path / "run", shrink=True, shrink_seconds=10, run_id="panic")
+    ds = Dataset.build([({"__name__": "up_total", "job": j}, [(t * 15_000, float(t)) for t in range(40)])
+                        for j in ("a", "b")])
+    q = "sum(double_exponential_smoothing(nothing[1m30s], 0.5, -0.1)) + up_total"
+    case = Case(ds, q, EvalParams.instant(300_000))
+    with Pipeline(cfg) as pipe:
+        for e in (pipe.reference, *pipe.targets):
+            e.load(ds)
+        ref, tgt = pipe.reference.query(q, case.params), pipe.targets[0].query(q, case.params)
+        (verdict,) = pipe._judge(case, ref, tgt)
+        assert verdict.kind == "engine_failure", verdict
+        event = pipe._finding(case, verdict, ref, tgt, "thanos")
+    _, finding, stored = event
+    assert finding.panic == "runtime error: invalid memory address or nil pointer dereference"
+    assert finding.verdict == "engine_failure"
+    assert "double_exponential_smoothing" in finding.query and len(finding.query) <= len(q)
+    run = _Run(cfg, None)
+    run.handle(event)
+    summary = run.write(complete=True, interrupted=False)
+    assert finding.case_file and Path(finding.case_file).exists()
+    assert summary["panics"][0]["message"] == finding.panic
+    on_disk = json.loads((cfg.out / "summary.json").read_text())
+    assert [k for k in on_disk if k != "schema"][0] == "panics"
+    assert (cfg.out / "junit.xml").read_text().count('type="panic"') == 1
+    assert 'id="panics"' in (cfg.out / "index.html").read_text()

@@ -32,7 +32,7 @@ from typing import Any
 
 from promfuzz.model import Case, Histogram, Result
 from promfuzz.oracles._query import query_features
-from promfuzz.oracles.compare import ComparisonConfig, compare_results, error_class, error_kind
+from promfuzz.oracles.compare import ComparisonConfig, compare_results, error_class, error_kind, is_panic_message
 from promfuzz.oracles.known import RuleSet
 from promfuzz.oracles.aspects import data_aspect
 from promfuzz.oracles.verdict import PANIC_PREFIX, Signature, Verdict, signature_features
@@ -83,8 +83,9 @@ def _construct(expr: str) -> str:
 
 
 _PANIC_LINE_RE = re.compile(r"(?m)^\s*panic: (?P<msg>[^\n]*)")
-_RUNTIME_ERROR_RE = re.compile(r"(?:^|unexpected error: )(?P<msg>runtime error: [^\n]*)")
+_RUNTIME_ERROR_RE = re.compile(r"(?<!\w)(?P<msg>runtime error: [^\n]*)")
 _HEX_RE = re.compile(r"0x[0-9a-fA-F]+")
+_LEADING_UNEXPECTED_RE = re.compile(r"^(?:panic: |unexpected (?:error|panic): )+")
 
 
 def panic_message(r: Result) -> str | None:
@@ -93,20 +94,29 @@ def panic_message(r: Result) -> str | None:
     A panic shows up in three ways: the host recovered it (error type ``engine_panic``,
     ``panic: <value>`` and a stack trace), the engine recovered a runtime error itself and
     answered ``unexpected error: runtime error: ...`` (Prometheus's and promql-engine's
-    recover handlers, an ordinary execution error on the wire), or the host process died
+    recover handlers, an ordinary execution error on the wire; promql-engine's concurrent
+    operators say ``unexpected panic: <value>``, the same bug), or the host process died
     and its stderr tail holds Go's ``panic: ...`` line. The message is its first line with
     addresses and numbers taken out (``index out of range [N] with length N``)."""
     if r.error is None:
         return None
     text = r.error.message
     m = _RUNTIME_ERROR_RE.search(text) or _PANIC_LINE_RE.search(text)
-    if m is None:
-        if r.error.error_type != "engine_panic":
-            return None
-        msg = text.strip().splitlines()[0] if text.strip() else "(no message)"
-    else:
+    if m is not None:
         msg = m["msg"]
-    msg = _HEX_RE.sub("0x…", msg.strip())
+    else:
+        # Any other text the comparator calls a crash (is_panic_message: "unexpected
+        # error", "concurrent map writes", ...): the line that says so.
+        lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+        crash = [ln for ln in lines if is_panic_message(ln)]
+        if crash:
+            msg = crash[0]
+        elif r.error.error_type == "engine_panic":
+            msg = lines[0] if lines else "(no message)"
+        else:
+            return None
+        msg = _LEADING_UNEXPECTED_RE.sub("", msg)
+    msg = _HEX_RE.sub("0x…", _LABELSET_RE.sub("{…}", error_kind(msg.strip())))
     return _NUMBERS.sub("N", msg)[:160]
 
 

@@ -157,6 +157,14 @@ def test_a_recovered_runtime_error_is_an_engine_failure_with_a_panic_signature()
     assert v.signature.panic == "runtime error: invalid memory address or nil pointer dereference"
     assert v.signature.error_classes == ("ok", "engine_failure")
     assert v.is_problem
+    # promql-engine's concurrent operators (binary operators, exchanges) recover the same
+    # crash as "unexpected panic: ...": the same bug, the same signature.
+    wrapped = DifferentialOracle().check(Case(DS, DES, P), _ok("thanos-prometheus"),
+                                         _err("thanos", NIL.replace("unexpected error", "unexpected panic"), "execution"))
+    assert wrapped.signature is not None and wrapped.signature.key() == v.signature.key()
+    odd = DifferentialOracle().check(Case(DS, DES, P), _ok("thanos-prometheus"),
+                                     _err("thanos", "unexpected panic: panic!", "execution"))
+    assert odd.kind == "engine_failure" and odd.signature is not None and odd.signature.panic == "panic!"
     # An ordinary execution error is still an ordinary error, not a panic.
     plain = DifferentialOracle().check(Case(DS, DES, P), _ok("thanos-prometheus"),
                                        _err("thanos", "invalid smoothing factor", "execution"))
@@ -234,3 +242,18 @@ def test_the_real_thanos_panic_and_reasons_through_the_registry() -> None:
         assert len(set(quals.values())) == 2, quals
         assert quals["up_total[5m]"] == "unsupported expression: *logicalplan.MatrixSelector"
         assert quals["sum(up_total)[5m:1m]"] == "unsupported expression: *logicalplan.Subquery"
+
+
+def test_every_error_the_comparator_calls_a_crash_gets_a_panic_signature() -> None:
+    from promfuzz.oracles.compare import error_class
+
+    for msg, want in [
+        ("unexpected error: boom", "panic: boom"),
+        ("thanos-host host crashed (exit 2) during /api/v1/batch: ConnectionError. stderr tail:\n"
+         "fatal error: concurrent map writes\n\ngoroutine 7 [running]:", "panic: fatal error: concurrent map writes"),
+    ]:
+        tgt = _err("thanos", msg, "execution")
+        assert error_class(tgt) == "engine_failure", msg
+        v = DifferentialOracle().check(Case(DS, "x", P), _ok("thanos-prometheus"), tgt)
+        assert v.kind == "engine_failure" and v.signature is not None
+        assert v.signature.qualifier == want

@@ -99,3 +99,93 @@ def test_report_renders_in_headless_chromium_with_cards_and_a_chart(tmp_path: Pa
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 20_000  # a blank page is a few KB; cards and charts are more
+
+
+# ----------------------------------------------------------------------------- panics and rules
+# Issue #12, item 13: a real promql-engine crash sat unseen among 1,881 "unsupported"
+# findings. A panic must stand out at the top of every report.
+
+PANIC = "runtime error: invalid memory address or nil pointer dereference"
+
+
+def _panic_finding() -> Finding:
+    f = _finding("differential-engine_failure-ccccccccc1", verdict="engine_failure", kind="instant")
+    f.title, f.category, f.target, f.reference = f"differential: engine failure in thanos [panic: {PANIC}]", \
+        "engine_failure", "thanos", "thanos-prometheus"
+    f.query = "double_exponential_smoothing(nothing[1m30s], 0.5, -0.1)"
+    f.results = [ResultView("thanos-prometheus", "ok", "vector"),
+                 ResultView("thanos", "error", None, error=f"execution: unexpected error: {PANIC}")]
+    f.panic = PANIC
+    f.occurrences = 1
+    return f
+
+
+def _many(n: int, verdict: str = "unsupported") -> list[Finding]:
+    out = []
+    for i in range(n):
+        f = _finding(f"differential-unsupported-{i:010x}", verdict=verdict, kind="instant")
+        f.occurrences = 50 + i  # all more frequent than the panic
+        out.append(f)
+    return out
+
+
+def _expected(rule: str, key: str, query: str, n: int) -> Finding:
+    f = _finding(key, verdict="expected", kind="instant")
+    f.rule, f.query, f.occurrences = rule, query, n
+    return f
+
+
+def test_a_panic_is_at_the_top_of_summary_json(tmp_path: Path) -> None:
+    fs = [*_many(5), _panic_finding(), *_many(2, "divergence")]
+    write_report(tmp_path, _summary(fs), fs)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [k for k in summary if k != "schema"][0] == "panics"
+    assert [p["message"] for p in summary["panics"]] == [PANIC]
+    p = summary["panics"][0]
+    assert p["engine"] == "thanos" and p["query"].startswith("double_exponential_smoothing")
+
+
+def test_a_panic_is_the_first_thing_the_html_report_shows(tmp_path: Path) -> None:
+    fs = [*_many(5), _panic_finding(), *_many(2, "divergence")]
+    write_report(tmp_path, _summary(fs), fs)
+    html = (tmp_path / "index.html").read_text()
+    banner = html.find('id="panics"')
+    assert banner != -1, "no panic banner"
+    assert banner < html.find("<h2>Findings") and banner < html.find('class="card ')
+    assert PANIC in html[banner:html.find("<h2>Findings")]
+    first_card = html[html.find('<div class="card '):]
+    assert first_card.startswith('<div class="card engine_failure panic"')
+    # Without a panic there is no banner.
+    write_report(tmp_path / "calm", _summary(fs[:5]), fs[:5])
+    assert 'id="panics"' not in (tmp_path / "calm" / "index.html").read_text()
+
+
+def test_a_panic_is_a_junit_error_listed_first(tmp_path: Path) -> None:
+    fs = [*_many(3), *_many(2, "divergence"), _panic_finding()]
+    write_report(tmp_path, _summary(fs), fs)
+    xml = (tmp_path / "junit.xml").read_text()
+    import xml.etree.ElementTree as ET
+
+    suite = ET.fromstring(xml)
+    assert suite.get("errors") == "1" and suite.get("failures") == "2"
+    first = suite.find("testcase")
+    assert first is not None and first.get("name", "").startswith(f"PANIC in thanos: {PANIC}")
+    err = first.find("error")
+    assert err is not None and err.get("type") == "panic"
+
+
+def test_the_report_shows_per_rule_hits_and_shapes(tmp_path: Path) -> None:
+    fs = [
+        _expected("mqe-binop-no-series-annotations", "expected-a-mqe-1111111111", "rate(foo[1m]) > 1", 900),
+        _expected("mqe-binop-no-series-annotations", "expected-a-mqe-2222222222", "(A / B) ^ -33.9", 1),
+        _expected("other-rule", "expected-b-mqe-3333333333", "x", 5),
+    ]
+    write_report(tmp_path, _summary(fs), fs)
+    rules = json.loads((tmp_path / "summary.json").read_text())["rules"]
+    r = rules["mqe-binop-no-series-annotations"]
+    assert r["hits"] == 901 and r["shapes"] == 2
+    assert [e["query"] for e in r["examples"]] == ["rate(foo[1m]) > 1", "(A / B) ^ -33.9"]
+    assert rules["other-rule"]["shapes"] == 1
+    html = (tmp_path / "index.html").read_text()
+    section = html[html.find("Known-difference rules"):html.find("<h2>Findings")]
+    assert "(A / B) ^ -33.9" in section and "901" in section
