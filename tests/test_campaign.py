@@ -333,3 +333,20 @@ def test_the_thanos_panic_is_a_shrunk_stored_engine_failure_finding(tmp_path: Pa
     assert [k for k in on_disk if k != "schema"][0] == "panics"
     assert (cfg.out / "junit.xml").read_text().count('type="panic"') == 1
     assert 'id="panics"' in (cfg.out / "index.html").read_text()
+    # Replay reads the case files, never the folder's key: the stored case, also moved to
+    # a folder with an older-style key, replays the same (the reference's empty answer).
+    import shutil
+
+    from promfuzz.corpus.replay import replay
+
+    stored_dir = Path(finding.case_file).parent
+    legacy = cfg.corpus / "differential-engine_failure-0123456789"  # type: ignore[operator]
+    shutil.copytree(stored_dir, legacy)
+    for sidecar in legacy.glob("*.json"):
+        meta = json.loads(sidecar.read_text())
+        meta["signature_key"] = legacy.name
+        sidecar.write_text(json.dumps(meta))
+    new_report = replay([stored_dir], "thanos-prometheus").totals
+    old_report = replay([legacy], "thanos-prometheus").totals
+    assert new_report == old_report and new_report["passed"] >= 1 and new_report["failed"] == 0
+    assert replay([legacy], "thanos").totals["failed"] >= 1  # and the crash still shows on thanos
