@@ -219,12 +219,13 @@ class DifferentialOracle:
         ref_panic, tgt_panic = panic_message(ref), panic_message(tgt)
         if ref_panic is not None or tgt_panic is not None:
             # A panic is a crash whatever the error class on the wire ("unexpected error:
-            # runtime error: ..." is an execution error): one signature per message.
+            # runtime error: ..." is an execution error): one signature per message. What
+            # the other side answered does not matter (it is "any"): otherwise one crash
+            # splits by whether the reference answered or rejected the query, and the
+            # shrinker could not drop a modifier the reference rejects.
             failed = tgt if tgt_panic is not None else ref
             msg = failed.error.message if failed.error else ""
-            panic_classes = tuple(
-                "engine_failure" if p is not None else c for p, c in zip((ref_panic, tgt_panic), classes, strict=True)
-            )
+            panic_classes = tuple("engine_failure" if p is not None else "any" for p in (ref_panic, tgt_panic))
             return Verdict(
                 "engine_failure", ORACLE,
                 signature=Signature(ORACLE, "engine_failure", sig_features, panic_classes, tgt.engine,
