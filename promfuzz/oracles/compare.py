@@ -617,6 +617,11 @@ def _compare_order(shape: QueryShape, ref: Result, tgt: Result, col: _Collector)
         # sets must be the same.
         rp = [_normalize_labels(s.labels, cv) for s in ref.series]
         tp = [_normalize_labels(s.labels, cv) for s in tgt.series]
+        if set(rp) != set(tp):
+            # An accepted other tie pick below (sort_by_label(topk(...), ...)): the series
+            # both sides hold must come in the same order.
+            common = set(rp) & set(tp)
+            rp, tp = [x for x in rp if x in common], [x for x in tp if x in common]
         if rp != tp:
             i = next((j for j, (a, b) in enumerate(zip(rp, tp, strict=False)) if a != b), min(len(rp), len(tp)))
             col.add(Difference(

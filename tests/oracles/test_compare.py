@@ -447,3 +447,14 @@ def test_query_may_be_given_as_a_tree() -> None:
     assert compare_results(parse("sum by (a) (x)"), INSTANT, asc, desc).equal
     with pytest.raises(TypeError):
         compare_results(42, INSTANT, asc, desc)
+
+
+def test_sort_by_label_over_another_valid_tie_pick_is_no_order_difference() -> None:
+    m = ops({"m": M3, 'sort_by_label(m, "i")': M3})
+    q = 'sort_by_label(topk(2, m), "i")'
+    ref = vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0))
+    assert compare_results(q, INSTANT, ref, vec(T, ({"i": "a"}, 9.0), ({"i": "c"}, 5.0)), operand=m).equal
+    assert compare_results('sort_by_label(topk(3, m), "i")', INSTANT,
+                           vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0), ({"i": "c"}, 5.0)),
+                           vec(T, ({"i": "c"}, 5.0), ({"i": "b"}, 5.0), ({"i": "a"}, 9.0)),
+                           operand=m).categories == ("order",)
