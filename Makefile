@@ -16,7 +16,7 @@ $(shell find hosts/$(1) -name '*.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/
 endef
 
 HOSTS := $(BUILD)/prometheus-host $(BUILD)/mimir-host $(BUILD)/thanos-host $(BUILD)/prometheus-server \
-         $(BUILD)/promqltest-runner
+         $(BUILD)/promqltest-runner $(BUILD)/promqltest-runner-mimir $(BUILD)/promqltest-runner-thanos
 
 .PHONY: all venv hosts deps fuzz test test-go test-py lint clean help
 
@@ -57,11 +57,20 @@ $(BUILD)/thanos-host: $(call host_src,thanos)
 	@mkdir -p $(BUILD)
 	cd hosts/thanos && $(GOFLAGS_BUILD) $(GO) build -o ../../$@ .
 
-# Prometheus's own promqltest runner (a test binary: promqltest.RunTest needs a *testing.T),
-# used to check that every stored corpus file passes the harness it is written for.
+# Each engine family's own promqltest runner (test binaries: promqltest.RunTest needs a
+# *testing.T): a stored case must pass the harness of the Prometheus version whose answer
+# it stores (promfuzz/corpus/runner.py).
 $(BUILD)/promqltest-runner: $(call host_src,prometheus)
 	@mkdir -p $(BUILD)
 	cd hosts/prometheus && $(GOFLAGS_BUILD) $(GO) test -c -o ../../$@ ./promqltestrun
+
+$(BUILD)/promqltest-runner-mimir: $(call host_src,mimir)
+	@mkdir -p $(BUILD)
+	cd hosts/mimir && $(GOFLAGS_BUILD) $(GO) test -c -o ../../$@ ./promqltestrun
+
+$(BUILD)/promqltest-runner-thanos: $(call host_src,thanos)
+	@mkdir -p $(BUILD)
+	cd hosts/thanos && $(GOFLAGS_BUILD) $(GO) test -c -o ../../$@ ./promqltestrun
 
 # The real Prometheus server, from the same module version as hosts/prometheus.
 $(BUILD)/prometheus-server: hosts/prometheus/go.mod hosts/prometheus/go.sum

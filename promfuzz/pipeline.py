@@ -468,7 +468,24 @@ class Pipeline:
 
 def store_finding(store: CorpusStore, stored: StoredCase, f: Finding, cfg: CampaignConfig,
                   versions: Mapping[str, Mapping[str, str]]) -> str | None:
-    """Write a finding's shrunk case to the corpus; returns the .test path."""
+    """Write a finding's shrunk case to the corpus; returns the .test path.
+
+    A new case is stored only when the promqltest runner of the reference's own Prometheus
+    version passes it (:func:`promfuzz.corpus.runner.check_pasteable`): the stored file is
+    an expectation for that harness. Otherwise ``ValueError`` says why (the campaign keeps
+    the finding and records the reason as ``not_stored``)."""
+    if not store.has_signature(f.signature):
+        from promfuzz.corpus.promqltest import write_case
+        from promfuzz.corpus.runner import check_pasteable
+
+        try:
+            text = write_case(stored.case, stored.expected)
+        except ValueError:
+            text = None  # the store writes such a case without an expectation (nothing to check)
+        if text is not None:
+            why = check_pasteable(text, f.reference)
+            if why is not None:
+                raise ValueError(why)
     outcome = store.add(
         stored.case,
         f.signature,

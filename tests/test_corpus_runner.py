@@ -111,13 +111,14 @@ def test_runner_output_is_parsed_per_file() -> None:
 
 
 @pytest.mark.hosts
-def test_the_runner_rejects_a_wrong_expectation(tmp_path: Path) -> None:
-    real_binary("promqltest-runner")
+@pytest.mark.parametrize("runner", ["promqltest-runner", "promqltest-runner-mimir", "promqltest-runner-thanos"])
+def test_the_runner_rejects_a_wrong_expectation(tmp_path: Path, runner: str) -> None:
+    real_binary(runner)
     good = tmp_path / "good.test"
     good.write_text("load 1m\n  x 1 2 3\n\neval instant at 2m x\n  x 3\n")
     bad = tmp_path / "bad.test"
     bad.write_text("load 1m\n  x 1 2 3\n\neval instant at 2m x\n  x 4\n")
-    g, b = run_promqltest([good, bad])
+    g, b = run_promqltest([good, bad], runner=runner)
     assert g.passed and not b.passed
     assert "x" in b.message and "line 4" in b.message
 
@@ -141,3 +142,38 @@ def test_metric_name_pattern_passes_both_configurations(tmp_path: Path) -> None:
     ok, bad = run_promqltest([f, wrong])
     assert ok.passed, ok.message
     assert not bad.passed
+
+
+@pytest.mark.hosts
+def test_a_campaign_does_not_store_a_case_the_reference_runner_rejects(tmp_path: Path) -> None:
+    """store_finding refuses (ValueError, which the campaign records as `not_stored`) a case
+    whose stored expectation the reference's own promqltest runner rejects; a right one is
+    stored. The wrong one here is a real Prometheus answer to another query."""
+    from promfuzz.campaign import CampaignConfig
+    from promfuzz.corpus.store import CorpusStore
+    from promfuzz.engines.registry import EngineRegistry
+    from promfuzz.model import Case, Dataset, EvalParams
+    from promfuzz.pipeline import StoredCase, store_finding
+    from promfuzz.reports.records import Finding
+
+    real_binary("promqltest-runner")
+    ds = Dataset.build([({"__name__": "x"}, [(0, 1.0), (60_000, 2.0)])])
+    case = Case(ds, "x", EvalParams.instant(60_000))
+    with EngineRegistry() as reg:
+        e = reg.open("prometheus")
+        e.load(ds)
+        right = e.query("x", case.params)
+        wrong = e.query("x * 2", case.params)
+    store = CorpusStore(tmp_path / "corpus")
+    cfg = CampaignConfig()
+
+    def finding(sig: str) -> Finding:
+        return Finding(signature=sig, title="t", verdict="divergence", oracle="differential", category="value",
+                       reference="prometheus", target="mqe", query="x", original_query="x",
+                       params=case.params.to_json_obj(), case_file=None, diff="")
+
+    with pytest.raises(ValueError, match="promqltest runner rejects the case"):
+        store_finding(store, StoredCase(case, wrong, {}), finding("differential-value-0000000001"), cfg, {})
+    assert not list((tmp_path / "corpus").rglob("*.test"))
+    path = store_finding(store, StoredCase(case, right, {}), finding("differential-value-0000000002"), cfg, {})
+    assert path is not None and Path(path).is_file()

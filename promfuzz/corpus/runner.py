@@ -24,9 +24,18 @@ from pathlib import Path
 from promfuzz.errors import PromfuzzError
 
 RUNNER_BINARY = "promqltest-runner"
+RUNNERS = {
+    "prometheus": "promqltest-runner",
+    "prometheus-promqltest": "promqltest-runner",
+    "prometheus-live": "promqltest-runner",
+    "mimir-prometheus": "promqltest-runner-mimir",
+    "thanos-prometheus": "promqltest-runner-thanos",
+}
+"""The promqltest runner of each reference engine's own Prometheus version: the harness a
+case whose expected answer came from that engine is pasted into."""
 
 _RUN_RE = re.compile(r"^=== RUN   TestFiles/(f\d+)$")
-_FILE_RE = re.compile(r"^\s+runner_test\.go:\d+: file (.*)$")
+_FILE_RE = re.compile(r"^\s+[\w.]+\.go:\d+: file (.*)$")
 _RESULT_RE = re.compile(r"^    --- (PASS|FAIL|SKIP): TestFiles/(f\d+) ")
 _ERROR_RE = re.compile(r"^\s+Error:\s+(.*)$")
 
@@ -44,10 +53,20 @@ def runner_path(build_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(build_dir) if build_dir is not None else default_build_dir()
 
 
+def runner_for(reference: str) -> str | None:
+    """The runner binary for answers of engine ``reference`` (None: no runner applies, e.g.
+    an HTTP target, or an engine run with non-default options, which the runner's default
+    test engine would not reproduce)."""
+    if "[" in reference or "@" in reference or "=" in reference:
+        return None
+    return RUNNERS.get(reference)
+
+
 def run_promqltest(files: Sequence[str | os.PathLike[str]], build_dir: str | os.PathLike[str] | None = None,
-                   timeout: float = 600.0) -> list[RunnerOutcome]:
-    """Run ``files`` through Prometheus's promqltest runner; one outcome per file, in order."""
-    binary = runner_path(build_dir) / RUNNER_BINARY
+                   timeout: float = 600.0, runner: str = RUNNER_BINARY) -> list[RunnerOutcome]:
+    """Run ``files`` through a promqltest runner (default: Prometheus v0.316.0's); one
+    outcome per file, in order (a file may be listed more than once)."""
+    binary = runner_path(build_dir) / runner
     if not binary.exists():
         raise PromfuzzError(f"{binary} is missing: build it with `make hosts`")
     paths = [str(Path(f).resolve()) for f in files]
@@ -114,3 +133,23 @@ def parse_runner_output(text: str) -> list[RunnerOutcome | None]:
 
 def failing(outcomes: Iterable[RunnerOutcome]) -> list[RunnerOutcome]:
     return [o for o in outcomes if not o.passed]
+
+
+def check_pasteable(text: str, reference: str, runs: int = 3,
+                    build_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """Why the promqltest ``text`` (one case, with the expected answer of engine
+    ``reference``) is not pasteable, or None when the reference's own runner passes it on
+    each of ``runs`` runs (an outcome that varies between runs is a rejection too: no
+    stored expectation can be right for it). Also None when no runner applies."""
+    runner = runner_for(reference)
+    if runner is None or not (runner_path(build_dir) / runner).exists():
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "case.test"
+        f.write_text(text, encoding="utf-8")
+        outcomes = run_promqltest([f] * runs, build_dir, runner=runner)
+    bad = failing(outcomes)
+    if not bad:
+        return None
+    varies = " (on some runs only)" if len(bad) < len(outcomes) else ""
+    return f"the {reference} promqltest runner rejects the case{varies}: {bad[0].message}"

@@ -355,6 +355,12 @@ class CorpusStore:
         return n
 
     # writing ---------------------------------------------------------------------
+    def has_signature(self, signature: Any) -> bool:
+        """Whether a case is stored under ``signature`` already (an add only counts it)."""
+        key, _ = _signature_parts(signature)
+        folder = self.root / key
+        return folder.is_dir() and any(not p.name.startswith(".") for p in folder.glob("*.json"))
+
     def add(
         self,
         case: Case,
