@@ -458,3 +458,12 @@ def test_sort_by_label_over_another_valid_tie_pick_is_no_order_difference() -> N
                            vec(T, ({"i": "a"}, 9.0), ({"i": "b"}, 5.0), ({"i": "c"}, 5.0)),
                            vec(T, ({"i": "c"}, 5.0), ({"i": "b"}, 5.0), ({"i": "a"}, 9.0)),
                            operand=m).categories == ("order",)
+
+
+def test_two_capped_sides_compare_their_totals() -> None:
+    many = [f"w{i}" for i in range(14)]
+    a = vec(T, ({"a": "1"}, 1.0), warnings=many[:10] + ["4 more warning annotations omitted"])
+    b = vec(T, ({"a": "1"}, 1.0), warnings=many[4:] + ["4 more warning annotations omitted"])
+    c = vec(T, ({"a": "1"}, 1.0), warnings=many[4:] + ["5 more warning annotations omitted"])
+    assert cats("x", a, b) == ()  # each lists another 10 of the same 14
+    assert cats("x", a, c) == ("annotations",)
