@@ -37,12 +37,13 @@ instead of the file's expectations.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -133,6 +134,7 @@ class FileReport:
     path: str
     outcomes: tuple[EvalOutcome, ...] = ()
     error: str | None = None  # the file could not be read or loaded
+    engine: str | None = None  # the engine spec this file ran on, when per-file settings changed it
 
     @property
     def counts(self) -> dict[str, int]:
@@ -189,6 +191,7 @@ class ReplayReport:
             "files": [
                 {
                     "path": f.path,
+                    "engine": f.engine or self.engine,
                     "counts": f.counts,
                     "error": f.error,
                     "outcomes": [o.to_json_obj() for o in f.outcomes],
@@ -581,6 +584,78 @@ def _sidecar(test_path: Path) -> CaseMeta | None:
     return CaseMeta.from_json(text, str(jp))
 
 
+def file_settings(path: str | Path) -> tuple[dict[str, str], str]:
+    """The engine options the upstream suite's own runner uses for ``path``, and where that
+    is decided (empty for files of no known suite, corpus files included):
+
+    * Prometheus's ``promql/promqltest/testdata/*.test``: promqltest.NewTestEngine runs
+      every file with EnableDelayedNameRemoval (promql/promqltest/test.go:115).
+    * Mimir's ``pkg/streamingpromql/testdata/upstream/*.test``: TestUpstreamTestCases runs
+      MQE with delayed name removal on (comparisons/comparisons_test.go:31).
+    * Mimir's ``testdata/ours*/*.test``: TestOurTestCases switches to engines with delayed
+      name removal for files whose name contains ``name_label_dropping`` or
+      ``delayed_name_removal_enabled`` (comparisons/comparisons_test.go:102), the default
+      engines otherwise.
+    """
+    parts = Path(path).parts
+    name = parts[-1] if parts else ""
+    if len(parts) >= 3 and parts[-2] == "testdata" and parts[-3] == "promqltest":
+        return {"delayed_name_removal": "true"}, "promqltest.NewTestEngine (promql/promqltest/test.go:115)"
+    if len(parts) >= 4 and parts[-3] == "testdata" and parts[-4] == "streamingpromql":
+        if parts[-2] == "upstream":
+            return {"delayed_name_removal": "true"}, "Mimir TestUpstreamTestCases (comparisons_test.go:31)"
+        if parts[-2].startswith("ours"):
+            if "name_label_dropping" in name or "delayed_name_removal_enabled" in name:
+                return {"delayed_name_removal": "true"}, "Mimir TestOurTestCases (comparisons_test.go:102)"
+            return {}, "Mimir TestOurTestCases (comparisons_test.go:102)"
+    return {}, ""
+
+
+class _FileEngines:
+    """Engines with the per-file settings applied: the engine as given for files that need
+    nothing else, or a sibling opened from its spec with the file's options added (options
+    the spec sets itself win). Engines without a spec (fakes, http targets) and families
+    without the option run every file as given, and the report says so in a note."""
+
+    def __init__(self, eng: Any) -> None:
+        self.eng = eng
+        self.opened: dict[str, Any] = {}
+        self.notes: set[str] = set()
+
+    def for_file(self, path: Path) -> Any:
+        settings, source = file_settings(path)
+        spec = getattr(self.eng, "spec", None)
+        if not settings:
+            return self.eng
+        if spec is None or spec.family_def is None:
+            self.notes.add(f"per-file settings ({source}) not applied: engine {getattr(self.eng, 'name', '?')} has no spec")
+            return self.eng
+        explicit = set(spec.given)
+        extra = {k: v for k, v in settings.items() if k not in explicit and spec.family_def.option(k) is not None}
+        missing = sorted(set(settings) - set(extra) - set(explicit))
+        if missing:
+            self.notes.add(f"{spec.family} has no option {', '.join(missing)} ({source}); those files ran without it")
+        from promfuzz.engines.spec import parse_spec
+
+        wanted = parse_spec(spec.name)
+        if extra:
+            inner = spec.name[len(spec.family) + 1 : -1] if spec.name != spec.family else ""
+            items = [i for i in [inner, *(f"{k}={v}" for k, v in extra.items())] if i]
+            wanted = parse_spec(f"{spec.family}[{','.join(items)}]")
+        if wanted.name == spec.name:
+            return self.eng
+        if wanted.name not in self.opened:
+            from promfuzz.engines import open_engine
+
+            self.opened[wanted.name] = open_engine(wanted.name)
+        return self.opened[wanted.name]
+
+    def close(self) -> None:
+        for e in self.opened.values():
+            e.close()
+        self.opened.clear()
+
+
 def _open(engine: Any) -> tuple[Any, bool]:
     if isinstance(engine, str):
         from promfuzz.engines import open_engine
@@ -608,18 +683,28 @@ def replay(
     at_variants: bool = True,
     timeout_s: float | None = None,
     out_dir: str | Path | None = None,
+    file_options: bool = True,
 ) -> ReplayReport:
     """Replay every eval of the given .test files / folders on ``engine`` (an Engine or a
     name for :func:`promfuzz.engines.open_engine`). Without ``against``, check the files'
-    expectations; with it, compare the two engines live."""
+    expectations; with it, compare the two engines live. ``file_options``: run each
+    upstream suite file with the engine options its own runner uses (:func:`file_settings`;
+    Prometheus's and Mimir's testdata turn on delayed name removal)."""
     t0 = time.perf_counter()
     eng, own_e = _open(engine)
     ref, own_r = _open(against) if against is not None else (None, False)
     files: list[FileReport] = []
+    per_file = _FileEngines(eng) if file_options and against is None else None
     try:
         for path in _expand(paths):
-            files.append(_replay_file(path, eng, ref, range_check, timeout_s, at_variants))
+            feng = per_file.for_file(path) if per_file is not None else eng
+            fr = _replay_file(path, feng, ref, range_check, timeout_s, at_variants)
+            if feng is not eng:
+                fr = replace(fr, engine=feng.name)
+            files.append(fr)
     finally:
+        if per_file is not None:
+            per_file.close()
         if own_e:
             eng.close()
         if own_r and ref is not None:
@@ -628,7 +713,7 @@ def replay(
         ()
         if against is not None or at_variants
         else ("promqltest's @-pinned re-runs of instant queries were not replayed",)
-    )
+    ) + tuple(sorted(per_file.notes if per_file is not None else ()))
     report = ReplayReport(
         engine=getattr(eng, "name", str(engine)),
         against=getattr(ref, "name", None) if ref is not None else None,
@@ -732,12 +817,16 @@ def _replay_file(
             segments.append((ds, [ev]))
     status = meta.status if meta else None
     cid = meta.case_id if meta else None
+    bug = ledger_bug(path)  # the ledger's status (corpus/bugs/) overrides the sidecar's
+    if bug is not None and bug.status == "fixed":
+        status = "fixed"
 
     def out(ev: EvalCommand, kind: OutcomeKind, detail: str = "") -> None:
         if kind == "failed" and status == "expected":
             kind = "expected"
         elif kind == "failed" and status == "fixed":
-            detail = f"REGRESSION: this case is marked fixed\n{detail}"
+            which = f" (bug {bug.id}, fixed in {bug.fixed_in})" if bug is not None and bug.status == "fixed" else ""
+            detail = f"REGRESSION: this case is marked fixed{which}\n{detail}"
         outcomes.append(EvalOutcome(name, ev.line, ev.query, kind, detail, status, cid))
 
     for ds, evs in segments:
@@ -781,6 +870,25 @@ def _replay_file(
                                              _operand(ref, ev.eval_params, timeout_s))
                 out(ev, kind, detail)
     return FileReport(name, tuple(outcomes))
+
+
+def ledger_bug(test_path: str | Path) -> Any:
+    """The bug-ledger entry (promfuzz.bugs.Bug) whose members include this corpus case, or
+    None (no ``bugs/`` folder next to its signature folder, or not a member)."""
+    p = Path(test_path).resolve()
+    root = p.parent.parent
+    d = root / "bugs"
+    if not d.is_dir():
+        return None
+    stamp = tuple((f.name, f.stat().st_mtime_ns) for f in sorted(d.glob("*.toml")))
+    return _ledger_index(str(root), stamp).get(str(p.relative_to(root)))
+
+
+@functools.lru_cache(maxsize=8)
+def _ledger_index(root: str, stamp: tuple[tuple[str, int], ...]) -> dict[str, Any]:
+    from promfuzz.bugs.ledger import case_index, load_ledger
+
+    return case_index(load_ledger(root, check_members=False))
 
 
 def _with_query(ev: EvalCommand, query: str) -> EvalCommand:

@@ -200,6 +200,7 @@ class EngineSpec:
     passes: tuple[tuple[str, bool], ...] = ()  # MQE: every pass's final state (empty: other families)
     text: str = ""  # the spec as given
     url: str | None = None  # http:<url> specs: the whole name
+    given: frozenset[str] = frozenset()  # option keys the text set, defaults included
 
     @property
     def name(self) -> str:
@@ -345,7 +346,7 @@ def parse_spec(text: str) -> EngineSpec:
         passes = tuple(state.items())
     defaults = {o.name: o.default for o in fam.options}
     options = tuple(sorted((k, v) for k, v in given.items() if v != defaults.get(k)))
-    return EngineSpec(family, options, passes, text=text)
+    return EngineSpec(family, options, passes, text=text, given=frozenset(given) | frozenset(toggles))
 
 
 def _opt_list(fam: Family) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,18 @@ def require_host(binary: str) -> Path:
 
 
 @pytest.fixture
+def skip_or_fail_fn() -> Callable[[str], None]:
+    """:func:`skip_or_fail` for tests: skip, or fail under CI=true."""
+    return skip_or_fail
+
+
+@pytest.fixture
+def host_requirement() -> Callable[[str], Path]:
+    """``host_requirement("mimir-host")``: :func:`require_host` for tests."""
+    return require_host
+
+
+@pytest.fixture
 def prometheus_host() -> Path:
     return require_host("prometheus-host")
 
@@ -59,8 +72,7 @@ def mimir_testdata() -> list[Path]:
     return sorted(Path(p) for p in glob.glob(str(d / "**" / "*.test"), recursive=True))
 
 
-@pytest.fixture(scope="session")
-def upstream_files() -> list[Path]:
+def require_prometheus_testdata() -> list[Path]:
     files = prometheus_testdata()
     if not files:
         skip_or_fail(
@@ -69,11 +81,26 @@ def upstream_files() -> list[Path]:
     return files
 
 
-@pytest.fixture(scope="session")
-def mimir_files() -> list[Path]:
+def require_mimir_testdata() -> list[Path]:
     files = mimir_testdata()
     if not files:
         skip_or_fail(
             f"Mimir {MIMIR_VERSION} is not in the Go module cache (`go mod download github.com/grafana/mimir@...`)"
         )
     return files
+
+
+@pytest.fixture
+def testdata_requirements() -> tuple[Callable[[], list[Path]], Callable[[], list[Path]]]:
+    """(Prometheus's, Mimir's) testdata lookups that skip, or fail under CI=true."""
+    return require_prometheus_testdata, require_mimir_testdata
+
+
+@pytest.fixture(scope="session")
+def upstream_files() -> list[Path]:
+    return require_prometheus_testdata()
+
+
+@pytest.fixture(scope="session")
+def mimir_files() -> list[Path]:
+    return require_mimir_testdata()

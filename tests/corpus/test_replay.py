@@ -12,7 +12,15 @@ from types import TracebackType
 import pytest
 
 from promfuzz.corpus.promqltest import EvalCommand, parse_test
-from promfuzz.corpus.replay import almost_equal, check_eval, format_report, replay, write_report
+from promfuzz.corpus.replay import (
+    ReplayReport,
+    almost_equal,
+    check_eval,
+    file_settings,
+    format_report,
+    replay,
+    write_report,
+)
 from promfuzz.corpus.store import CorpusStore
 from promfuzz.engines.base import LoadInfo
 from promfuzz.model import (
@@ -346,35 +354,33 @@ def test_replay_against_a_reference_compares_live(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- real host
 
 
-def _host_binary() -> Path:
-    from promfuzz.engines.registry import default_build_dir
+# Every eval of the upstream suites that fails on purpose, by (file name, line), with the
+# reason. Replay applies the runners' per-file settings (delayed name removal, see
+# promfuzz.corpus.replay.file_settings), so what is left is the prometheus host's parser:
+# promqltest parses with TestParserOpts (EnableUnquotedUTF8Names), the fuzzed language does
+# not include unquoted UTF-8 names. A failure not listed here fails the test, and so does a
+# listed eval that passes (the list must not go stale).
+_UTF8 = "the prometheus host's parser has no EnableUnquotedUTF8Names (promqltest.TestParserOpts has)"
+EXPLAINED_FAILURES: dict[str, dict[tuple[str, int], str]] = {
+    "prometheus": {
+        ("unquoted_utf8_names.test", line): _UTF8
+        for line in (13, 19, 26, 30, 36, 39, 47, 53, 56, 64, 68, 85, 88, 91, 94, 97, 100, 114, 121)
+    },
+    "mqe": {},
+}
 
-    return default_build_dir() / "prometheus-host"
 
-
-# Known configuration differences between the prometheus host and promqltest's own engine
-# (NewTestEngine / TestParserOpts): promqltest enables unquoted UTF-8 names and delayed
-# __name__ removal, and renders annotations with AsStrings(expr) ("... for metric name
-# "x" (1:25)"). Each failure must be explained by one of these, nothing else.
-def _explained(detail: str, file: str) -> str | None:
-    if file.endswith("unquoted_utf8_names.test") and "parse error: unexpected" in detail:
-        return "host parser without EnableUnquotedUTF8Names"
-    if re.search(r"name_label_dropping(_histograms)?\.test$", file):
-        return "host engine without EnableDelayedNameRemoval"
-    m = re.search(r"matching msg '(.*)' but found: \['(.*)'\]", detail)
-    if m and re.sub(r' for metric name "[^"]*"', "", m.group(1)) in (
-        m.group(2),
-        re.sub(r" \(\d+:\d+\)$", "", m.group(2)),
-    ):
-        return "host annotation text without the metric name"
-    return None
+def _check_failures(report: ReplayReport, engine: str) -> None:
+    failed = {(Path(o.file).name, o.line): o for o in report.outcomes if o.kind == "failed"}
+    listed = EXPLAINED_FAILURES[engine]
+    new = [o for k, o in failed.items() if k not in listed]
+    assert not new, "\n".join(f"{o.file}:{o.line} {o.query}: {o.detail}" for o in new[:20])
+    stale = sorted(set(listed) - set(failed))
+    assert not stale, f"listed as failing but passed (remove them from EXPLAINED_FAILURES): {stale}"
 
 
 @pytest.mark.hosts
-def test_upstream_testdata_replays_on_the_prometheus_host(upstream_files: list[Path]) -> None:
-    binary = _host_binary()
-    if not binary.is_file():
-        pytest.skip(f"{binary} is not built (run `make hosts`)")
+def test_upstream_testdata_replays_on_the_prometheus_host(upstream_files: list[Path], prometheus_host: Path) -> None:
     from promfuzz.engines import open_engine
 
     with open_engine("prometheus") as eng:
@@ -384,17 +390,12 @@ def test_upstream_testdata_replays_on_the_prometheus_host(upstream_files: list[P
     assert t["error"] == 0 and t["unsupported"] == 0
     skipped = [o for o in report.outcomes if o.kind == "skipped"]
     assert skipped and all(o.file.endswith("start_timestamps.test") for o in skipped)
-    unexplained = [o for o in report.outcomes if o.kind == "failed" and _explained(o.detail, o.file) is None]
-    assert not unexplained, "\n".join(f"{o.file}:{o.line} {o.query}: {o.detail}" for o in unexplained[:20])
-    assert t["passed"] >= 2300
+    _check_failures(report, "prometheus")
+    assert t["passed"] >= 2375
 
 
 @pytest.mark.hosts
-def test_mimir_testdata_replays_on_mqe(mimir_files: list[Path]) -> None:
-    from promfuzz.engines.registry import default_build_dir
-
-    if not (default_build_dir() / "mimir-host").is_file():
-        pytest.skip("mimir-host is not built (run `make hosts`)")
+def test_mimir_testdata_replays_on_mqe(mimir_files: list[Path], mimir_host: Path) -> None:
     from promfuzz.engines import open_engine
 
     files = [f for f in mimir_files if "fuzz" not in f.parts]
@@ -402,9 +403,69 @@ def test_mimir_testdata_replays_on_mqe(mimir_files: list[Path]) -> None:
         report = replay(files, eng)
     print(format_report(report, show=("failed", "error")))
     t = report.totals
-    assert t["error"] == 0 and t["skipped"] == 0 and t["passed"] >= 3200
-    unexplained = [o for o in report.outcomes if o.kind == "failed" and _explained(o.detail, o.file) is None]
-    assert not unexplained, "\n".join(f"{o.file}:{o.line} {o.query}: {o.detail}" for o in unexplained[:20])
+    assert t["error"] == 0 and t["skipped"] == 0 and t["passed"] >= 3288
+    _check_failures(report, "mqe")
+
+
+def test_missing_host_or_module_cache_fails_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+    host_requirement: Callable[[str], Path],
+    testdata_requirements: tuple[Callable[[], list[Path]], ...],
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"no-such-host is not built \(run `make hosts`\)"):
+        host_requirement("no-such-host")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="no-such-host is not built"):
+        host_requirement("no-such-host")
+    monkeypatch.setenv("GOMODCACHE", "/nonexistent-modcache")
+    for require in testdata_requirements:
+        with pytest.raises(pytest.skip.Exception, match="is not in the Go module cache"):
+            require()
+    monkeypatch.setenv("CI", "true")
+    for require in testdata_requirements:
+        with pytest.raises(pytest.fail.Exception, match="is not in the Go module cache"):
+            require()
+
+
+def test_file_settings_follow_the_upstream_runners() -> None:
+    mimir = "/m/github.com/grafana/mimir@v1/pkg/streamingpromql/testdata"
+    dnr = {"delayed_name_removal": "true"}
+    assert file_settings(f"{mimir}/ours/name_label_dropping.test")[0] == dnr
+    assert file_settings(f"{mimir}/ours/name_label_dropping_histograms.test")[0] == dnr
+    assert file_settings(f"{mimir}/ours/eliminate_deduplicate_and_merge_delayed_name_removal_enabled.test")[0] == dnr
+    assert file_settings(f"{mimir}/ours/native_histograms_delayed_name_removal_disabled.test")[0] == {}
+    assert file_settings(f"{mimir}/ours/aggregators.test")[0] == {}
+    assert file_settings(f"{mimir}/upstream/functions.test")[0] == dnr
+    assert file_settings("/p/prometheus@v0.316.0/promql/promqltest/testdata/functions.test")[0] == dnr
+    assert file_settings("corpus/mqe/abc.test") == ({}, "")
+    assert file_settings("name_label_dropping.test") == ({}, "")  # only inside Mimir's testdata
+
+
+def test_per_file_settings_without_a_spec_are_reported(tmp_path: Path) -> None:
+    d = tmp_path / "pkg" / "streamingpromql" / "testdata" / "ours"
+    d.mkdir(parents=True)
+    f = d / "name_label_dropping.test"
+    f.write_text("load 1m\n  m 1 2 3\n\neval instant at 1m m\n  m 2\n")
+    report = replay([f], _file_engine())
+    assert report.totals["passed"] == 1
+    assert any("per-file settings" in n and "has no spec" in n for n in report.notes)
+
+
+@pytest.mark.hosts
+def test_mimir_name_label_dropping_needs_the_runners_setting(mimir_files: list[Path], mimir_host: Path) -> None:
+    """The files Mimir's runner evaluates with delayed name removal fail without it (4
+    evals) and pass with replay's per-file settings, which open mqe[delayed_name_removal=true]."""
+    files = [f for f in mimir_files if f.parent.name == "ours" and "name_label_dropping" in f.name]
+    assert len(files) == 2
+    plain = replay(files, "mqe", file_options=False)
+    assert plain.totals["failed"] == 4
+    applied = replay(files, "mqe")
+    assert applied.totals["failed"] == 0 and applied.totals["passed"] == plain.totals["passed"] + 4
+    assert {fr.engine for fr in applied.files} == {"mqe[delayed_name_removal=true]"}
+    # a spec that says otherwise wins over the file's setting
+    explicit = replay(files, "mqe[delayed_name_removal=false]")
+    assert explicit.totals["failed"] == 4
 
 
 def test_file_cases_and_check_case_one_eval_at_a_time(tmp_path: Path) -> None:
@@ -445,10 +506,8 @@ def test_at_pinned_variants_catch_an_engine_that_ignores_at(tmp_path: Path) -> N
 
 
 @pytest.mark.hosts
-def test_written_expectations_accept_the_result_they_were_written_from() -> None:
+def test_written_expectations_accept_the_result_they_were_written_from(prometheus_host: Path) -> None:
     """write_case(case, prometheus's answer) read back must accept that same answer."""
-    if not _host_binary().is_file():
-        pytest.skip(f"{_host_binary()} is not built (run `make hosts`)")
     from promfuzz.corpus.promqltest import write_case
     from promfuzz.engines import open_engine
     from promfuzz.generators.cases import CaseConfig, generate_cases

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,17 +10,15 @@ import pytest
 from promfuzz.corpus.replay import replay
 from promfuzz.promql import testdata as upstream
 
-ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [
-    pytest.mark.hosts,
-    pytest.mark.skipif(not (ROOT / ".build" / "prometheus-host").exists(), reason="hosts not built (make hosts)"),
-]
+pytestmark = [pytest.mark.hosts]
 
 
-def test_upstream_testdata_passes_on_prometheus_promqltest_except_start_timestamps() -> None:
+def test_upstream_testdata_passes_on_prometheus_promqltest_except_start_timestamps(
+    prometheus_host: Path, skip_or_fail_fn: Callable[[str], None]
+) -> None:
     d = upstream.testdata_dir()
     if d is None or not Path(d).exists():
-        pytest.skip("Prometheus module not in the Go module cache (make hosts downloads it)")
+        skip_or_fail_fn("Prometheus module not in the Go module cache (make hosts downloads it)")
     report = replay([d], "prometheus-promqltest")
     t = report.totals
     failures = [(o.file, o.line, o.detail[:300]) for o in report.outcomes if o.kind in ("failed", "error")]
