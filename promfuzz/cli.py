@@ -104,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60)")
     p.add_argument("--out", default=None, type=Path, help="write the shrunk case here (default: stdout)")
 
+    p = sub.add_parser("bugs", help="the bug ledger (corpus/bugs/*.toml): list, show, write an upstream report")
+    p.add_argument("--corpus", default="corpus", type=Path, help="corpus folder (default: corpus/)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    bsub_b = p.add_subparsers(dest="bugs_command", metavar="SUBCOMMAND")
+    b = bsub_b.add_parser("show", help="one bug: status, attribution, members")
+    b.add_argument("id")
+    b = bsub_b.add_parser("report", help="write an upstream-ready Markdown report (runs the engines)")
+    b.add_argument("id")
+    b.add_argument("--out", required=True, type=Path, help="the .md file to write")
+
     p = sub.add_parser("report", help="rebuild the report of run folders; with several, show the trend")
     p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
 
@@ -222,9 +232,16 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             against.close()
     print(format_report(report, verbose=args.verbose))
     if args.out:
+    from promfuzz.bugs import record_replay
+
+    regressions = 0
+    for _root, update in record_replay(report).items():  # the ledger's last_seen; fixed bugs failing again
+        for line in update.lines():
+            print(line)
+        regressions += len(update.regressions)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report.to_json_obj(), indent=2) + "\n", encoding="utf-8")
-    return 0 if args.no_fail or report.failed == 0 else 1
+    return 0 if args.no_fail or (report.failed == 0 and regressions == 0) else 1
 
 
 def _cmd_shrink(args: argparse.Namespace) -> int:
@@ -239,6 +256,23 @@ def _cmd_shrink(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+def _cmd_bugs(args: argparse.Namespace) -> int:
+    from promfuzz.bugs import find_bug, load_ledger
+    from promfuzz.bugs.report import format_list, format_show, to_json, write_report_file
+
+    bugs = load_ledger(args.corpus)
+    sub = getattr(args, "bugs_command", None)
+    if sub is None:
+        print(to_json(bugs) if args.json else format_list(bugs), end="")
+    elif sub == "show":
+        bug = find_bug(bugs, args.id)
+        print(to_json([bug]) if args.json else format_show(bug), end="")
+    else:
+        path = write_report_file(find_bug(bugs, args.id), args.corpus, args.out)
+        print(f"report: {path}")
+    return 0
+
+
     from promfuzz.reports.writer import load_run, trend, write_report
 
     runs = []
