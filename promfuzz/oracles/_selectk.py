@@ -175,12 +175,12 @@ class PickVerifier:
         bad: dict[Labels, str] = {}
         tgt_groups: dict[Labels, set[Labels]] = {}
         for o, v in x.items():
-            a = inverse.get(o)
-            if a is None:
+            src = inverse.get(o)
+            if src is None:
                 bad[o] = ("not a series of the operator's input (the reference's answer to "
                           f"{sk.operand_text if sk.direct else sk.lifted_text})")
                 continue
-            tgt_groups.setdefault(_group_key(a, sk), set()).add(a)
+            tgt_groups.setdefault(_group_key(src, sk), set()).add(src)
             if o in only_t:
                 d = _value_diff(o, t, w_t[o], v, cfg)
                 if d is not None:
