@@ -7,9 +7,10 @@ import json
 import math
 import re
 
+import pytest
 from oracle_helpers import err, vec
 
-from promfuzz.model import Case, Dataset, EvalParams, Histogram, Result, stale_nan
+from promfuzz.model import Case, Dataset, EvalParams, Histogram, Point, Result, ResultSeries, make_labels, stale_nan
 from promfuzz.oracles import DifferentialOracle, Signature, Verdict, signature_features
 from promfuzz.oracles._query import token_features
 
@@ -199,3 +200,41 @@ def test_a_second_bug_under_one_rule_is_its_own_finding() -> None:
     assert k1 != k2
     assert k1 == k3  # the rule's own hits stay one finding per shape
     assert k1.startswith("expected-r1-e-") and re.fullmatch(r"[A-Za-z0-9_.\-]+", k1)
+
+
+def test_the_shrinker_keeps_the_data_aspect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A toy target wrong whenever a foo sample exists: a shrinker free to choose would
+    drop the float samples (or the histograms) of a bug seen on both; with the aspect in
+    the signature the shrunk case still reads floats and histograms."""
+    import promfuzz.oracles.differential as differential
+    from promfuzz.shrink import shrink
+
+    def one(v: float) -> Result:
+        return Result(engine="e", outcome="ok", value_type="vector",
+                      series=(ResultSeries(make_labels({}), (Point(T, v),)),))
+
+    oracle = DifferentialOracle()
+
+    def check(c: Case) -> Verdict:
+        n = sum(len(s.samples) for s in c.dataset.series if s.name == "foo")
+        return oracle.check(c, one(1.0), one(2.0 if n else 1.0), detail=False)
+
+    ds = Dataset.build([
+        ({"__name__": "foo", "a": "1"}, [(0, 1.0), (15_000, 2.0), (30_000, Histogram(count=1, sum=1)),
+                                         (45_000, Histogram(count=2, sum=2))]),
+        ({"__name__": "foo", "a": "2"}, [(0, 5.0), (15_000, 6.0)]),
+    ])
+    case = Case(ds, "sum(rate(foo[5m]))", P)
+    first = check(case)
+    assert first.signature is not None and first.signature.aspect == ("samples:float+histogram",)
+
+    def kinds(c: Case) -> set[str]:
+        return {"histogram" if isinstance(s.v, Histogram) else "float" for x in c.dataset.series for s in x.samples}
+
+    res = shrink(case, check)
+    assert res.verdict.signature is not None and res.verdict.signature.aspect == first.signature.aspect
+    assert kinds(res.case) == {"float", "histogram"}
+    assert len(res.case.query) < len(case.query)  # it did shrink
+    # The aspect is what keeps it: without one the same shrink drops a kind of sample.
+    monkeypatch.setattr(differential, "data_aspect", lambda *a, **k: ())
+    assert len(kinds(shrink(case, check).case)) == 1
