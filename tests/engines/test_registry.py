@@ -86,6 +86,40 @@ def test_available_engines_reports_built_state(tmp_path: Path, fake_host_binary:
     assert infos["prometheus-live"].kind == "live" and not infos["prometheus-live"].built
     assert infos["http:<url>"].kind == "http"
     assert infos["prometheus"].to_json_obj()["built"] is True
+    mqe = infos["mqe"].to_json_obj()
+    assert mqe["reference"] == "mimir-prometheus"
+    opts = mqe["options"]
+    assert isinstance(opts, dict)
+    assert opts["lookback"]["default"] == "5m" and opts["passes"]["choices"] == ["default", "all", "none"]
+    assert opts["pass.narrow_binary_selectors"]["default"] == "false"
+    assert infos["thanos"].options["optimizers"]["default"] == "default"
+    assert "delayed_name_removal" not in infos["thanos"].options
+
+
+def test_engines_json_command_lists_options(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from promfuzz.cli import main
+
+    assert main(["engines", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["prometheus"]["options"]["lookback"]["default"] == "5m"
+    assert rows["mqe"]["options"]["pass.prune_toggles"]["default"] == "true"
+    assert set(rows["mqe"]) >= {"versions", "options", "reference", "built"}
+
+
+def test_specs_open_through_the_registry(tmp_path: Path, fake_host_binary: Path) -> None:
+    fake_host_binary.rename(tmp_path / "mimir-host")
+    with EngineRegistry(tmp_path) as reg:
+        a = reg.open("mqe[-narrow_binary_selectors]")  # the default: one name, one process
+        b = reg.open("mqe")
+        c = reg.open("mqe[passes=all]")
+        assert a.name == b.name == "mqe" and c.name == "mqe[passes=all]"
+        assert a.process is b.process and c.process is not a.process  # type: ignore[attr-defined]
+        assert c.process.extra_args[:2] == ("--option", "passes=none")  # type: ignore[attr-defined]
+        assert getattr(c, "family", None) == "mqe"
+    with pytest.raises(ConfigError, match="revisions"):
+        EngineRegistry(tmp_path).open("mqe@main")
 
 
 def test_write_url_parameter_is_taken_out_of_the_query_url() -> None:
