@@ -275,11 +275,13 @@ _ERROR_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 # What a recovered Go panic looks like once an engine reports it as an error: Prometheus
 # wraps runtime errors as "unexpected error: runtime error: ..." (engine.go, ev.recover),
-# others pass the panic value or a stack on. Never an ordinary execution error.
+# others pass the panic value or a stack on; a few invariant panics of Prometheus's own
+# ("promql.Engine.exec: ...", "unhandled expression of type ...") come back as plain
+# errors. Never an ordinary execution error.
 _PANIC_RE = re.compile(
     r"unexpected error|runtime error|nil pointer dereference|invalid memory address|index out of range"
     r"|slice bounds out of range|\bpanic(?:ked)?\b|goroutine \d+ \[|concurrent map (?:read|write|iteration)"
-    r"|integer divide by zero",
+    r"|integer divide by zero|promql\.Engine\.exec:|unhandled expression of type|unexpected nil implementation",
     re.IGNORECASE,
 )
 _QUOTED_OR_LABELS_RE = re.compile(r'"(?:[^"\\]|\\.)*"|`[^`]*`|\{[^{}]*\}')

@@ -113,6 +113,7 @@ PANIC = "unexpected error: runtime error: index out of range [3] with length 3"
 
 
 @pytest.mark.parametrize("text", [PANIC, "runtime error: invalid memory address or nil pointer dereference",
+                                  "unhandled expression of type: *parser.Foo",
                                   "panic: something went wrong", "unexpected error: boom"])
 def test_a_panic_text_is_an_engine_failure_not_an_execution_error(text: str) -> None:
     ordinary = err("execution", "vector cannot contain metrics with the same labelset")
