@@ -21,7 +21,7 @@ HOSTS := $(BUILD)/prometheus-host $(BUILD)/mimir-host $(BUILD)/thanos-host $(BUI
 .PHONY: all venv hosts deps fuzz test test-go test-py lint clean help
 
 help:
-	@echo "make fuzz   - install everything, build the engine hosts, run a short campaign (prometheus vs mqe)"
+	@echo "make fuzz   - install everything, build the engine hosts, run a short campaign (mqe vs mimir-prometheus)"
 	@echo "make test   - install everything, build the engine hosts, run the Go and Python tests"
 	@echo "make hosts  - build only the Go engine hosts into $(BUILD)/"
 	@echo "make lint   - ruff and mypy"
