@@ -40,7 +40,10 @@ def test_unsupported_reference_is_not_applicable() -> None:
 def test_crash_or_timeout_is_an_engine_failure_naming_the_side() -> None:
     crash = err("engine_panic", "runtime error: index out of range", outcome="engine_failure", engine="mqe")
     v = DifferentialOracle().check(CASE, REF, crash)
-    assert v.kind == "engine_failure" and v.signature is not None and v.signature.qualifier == "tgt"
+    # A panic is named by its message; its error classes say which side crashed.
+    assert v.kind == "engine_failure" and v.signature is not None
+    assert v.signature.qualifier == "panic: runtime error: index out of range"
+    assert v.signature.error_classes == ("any", "engine_failure")
     hang = err("timeout", "query timed out", outcome="timeout", engine="prometheus")
     w = DifferentialOracle().check(CASE, hang, vec(T, ({}, 1.0), engine="mqe"))
     assert w.kind == "engine_failure" and w.signature is not None and w.signature.qualifier == "ref"
