@@ -63,3 +63,18 @@ def test_token_features_agree_with_the_tree_on_signature_features(q: str) -> Non
     from promfuzz.oracles.verdict import signature_features
 
     assert signature_features(token_features(q)) == signature_features(features(parse(q)))
+
+
+def test_select_k_carries_the_texts_the_comparator_asks_the_engine_for() -> None:
+    sk = analyze("abs(topk by (g) (2, rate(m[5m]))) * 2").select_k
+    assert sk is not None and not sk.direct
+    assert (sk.operand_text, sk.node_text, sk.lifted_text, sk.k) == (
+        "rate(m[5m])", "topk by (g) (2, rate(m[5m]))", "abs(rate(m[5m])) * 2", 2.0)
+    direct = analyze("limitk(scalar(x), m)").select_k
+    assert direct is not None and direct.lifted_text is None and direct.k is None and direct.node_text
+    # limit_ratio's pick is defined: no select-k check, and it makes nothing tie-sensitive
+    assert analyze("limit_ratio(0.5, m)").select_k is None
+    assert not analyze("sum(limit_ratio(0.5, m))").nested_select_k
+    assert analyze("limit_ratio(0.5, topk(1, m))").nested_select_k
+    # from tokens only (text our parser refuses) there is nothing to ask for
+    assert analyze_tokens("topk(2, m)").select_k.operand_text is None  # type: ignore[union-attr]
