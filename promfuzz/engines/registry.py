@@ -40,7 +40,7 @@ from promfuzz.engines.host import HostEngine, HostProcess
 from promfuzz.engines.http import LOADERS, HttpEngine
 from promfuzz.engines.live import LiveEngine, binary_versions
 from promfuzz.engines.spec import FAMILIES, EngineSpec, describe_options, known_families, parse_spec
-from promfuzz.errors import ConfigError, UnknownEngineError
+from promfuzz.errors import ConfigError
 
 
 @dataclass(frozen=True)
