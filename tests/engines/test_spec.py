@@ -157,3 +157,20 @@ def test_every_family_describes_its_options() -> None:
     mqe = describe_options("mqe")
     assert mqe["pass.narrow_binary_selectors"]["default"] == "false"
     assert "-querier.mimir-query-engine.enable-narrow-binary-selectors" in str(mqe["pass.narrow_binary_selectors"]["doc"])
+
+
+def test_cli_resolves_reference_auto_for_one_target_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    import promfuzz.cli as cli
+
+    seen: dict[str, str] = {}
+
+    def fake_shrink(args: object) -> int:
+        seen["reference"] = args.reference  # type: ignore[attr-defined]
+        return 0
+
+    monkeypatch.setattr(cli, "_cmd_shrink", fake_shrink)
+    assert cli.main(["shrink", "x.test", "--target", "thanos[optimizers=none]"]) == 0
+    assert seen["reference"] == "thanos-prometheus"
+    assert cli.main(["shrink", "x.test", "--target", "mqe", "--reference", "prometheus[lookback=300s]"]) == 0
+    assert seen["reference"] == "prometheus"
+    assert cli.main(["shrink", "x.test", "--target", "mqe[bogus=1]"]) == 2  # a one-line error, exit 2
