@@ -63,7 +63,9 @@ SELECT_K = frozenset({"topk", "bottomk", "limitk", "limit_ratio"})
 # The select-k operators whose pick PromQL leaves open (ties, any subset). limit_ratio's
 # pick is not: Prometheus keeps a series when the hash of its label set, scaled to [0, 1),
 # falls below the ratio (HashRatioSampler, engine.go; MQE copies the rule), so its answer
-# is compared exactly and it never makes a query tie-sensitive.
+# is compared exactly and it never makes a query tie-sensitive. (The hash is
+# labels.Hash() of the default stringlabels build; a target built with -tags slicelabels
+# hashes differently and picks other series: a real difference from Prometheus.)
 OPEN_PICK = frozenset({"topk", "bottomk", "limitk"})
 ORDERING_FUNCTIONS = frozenset({"sort", "sort_desc", "sort_by_label", "sort_by_label_desc"})
 
