@@ -20,7 +20,6 @@ budget can only stop it earlier).
 
 from __future__ import annotations
 
-
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
