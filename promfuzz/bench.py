@@ -2,7 +2,7 @@
 
 * ``throughput``: differential cases per second of a campaign (no corpus, no shrinking)
   and the share of wall time spent inside the engines (hostStats wall time).
-* ``coverage``, ``compare``, ``engines``: :mod:`promfuzz.benchmarks` (their own ``--help``).
+* ``coverage``, ``compare``, ``engines``, ``oracle``: :mod:`promfuzz.benchmarks` (their own ``--help``).
 """
 
 from __future__ import annotations

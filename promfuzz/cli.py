@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queries from the grammar generator, from Prometheus's and Mimir's promqltest "
                         "queries mutated structurally, or half each (default: grammar)")
     p.add_argument("--no-shrink", action="store_true", help="store raw divergences without shrinking")
+    p.add_argument("--shared-target", action="store_true",
+                   help="allow an http: target without isolation (profile=generic): one dataset, one worker, no shrinking")
     p.add_argument("--fail-on-divergence", action="store_true", help="exit 1 if any divergence was found")
     p.add_argument("--no-progress", action="store_true", help="plain log lines instead of the live display")
 
@@ -129,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("coverage", "statement coverage of an engine's Go packages reached by a query source"),
         ("compare", "promfuzz vs promqlsmith (and upstream testdata): coverage over time, signatures"),
         ("engines", "latency and memory of a target engine against the reference on large datasets"),
+        ("oracle", "oracle fault detection: mutations of real matching answers, share flagged per operator"),
     ):
         # Arguments after the name go to promfuzz.benchmarks.<name>.main (see main() below).
         bsub.add_parser(name, help=text, add_help=False)
@@ -139,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_PASS_THROUGH_BENCHES = ("coverage", "compare", "engines")
+_PASS_THROUGH_BENCHES = ("coverage", "compare", "engines", "oracle")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -231,7 +234,6 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if against is not None:
             against.close()
     print(format_report(report, verbose=args.verbose))
-    if args.out:
     from promfuzz.bugs import record_replay
 
     regressions = 0
@@ -239,6 +241,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         for line in update.lines():
             print(line)
         regressions += len(update.regressions)
+    if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report.to_json_obj(), indent=2) + "\n", encoding="utf-8")
     return 0 if args.no_fail or (report.failed == 0 and regressions == 0) else 1
@@ -255,7 +258,6 @@ def _cmd_shrink(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_bugs(args: argparse.Namespace) -> int:
     from promfuzz.bugs import find_bug, load_ledger
     from promfuzz.bugs.report import format_list, format_show, to_json, write_report_file
@@ -273,6 +275,7 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
     from promfuzz.reports.writer import load_run, trend, write_report
 
     runs = []
