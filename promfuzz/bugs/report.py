@@ -117,7 +117,8 @@ def run_answers(case: Any, target: str, reference: str = "prometheus") -> Answer
 def _case_of(bug: Bug, corpus: str | os.PathLike[str]) -> tuple[str, Any, str]:
     from promfuzz.corpus.store import CaseMeta
 
-    rel = bug.report.case or bug.members[0]
+    rel = bug.report.case or min(bug.members, key=lambda m: (Path(corpus) / m).stat().st_size
+                                 if (Path(corpus) / m).is_file() else 1 << 40)
     test = Path(corpus) / rel
     side = test.with_suffix(".json")
     if not side.is_file():
@@ -144,10 +145,12 @@ def render_report(bug: Bug, corpus: str | os.PathLike[str], answers: Answers | N
     right_res, wrong_res = (ans.target, ans.reference) if bug.wrong == "reference" else (ans.reference, ans.target)
     tracker, url, testdir = TRACKERS[bug.addressed_to]
     block = promqltest_block(case, right_res)
-    exp, act = _answer_lines(case, right_res), _answer_lines(case, wrong_res)
+    exp, act = _side(_answer_lines(case, right_res)), _side(_answer_lines(case, wrong_res))
     n = max(len(exp), len(act))
-    rows = [f"| `{_cell(exp[i]) if i < len(exp) else ''}` | `{_cell(act[i]) if i < len(act) else ''}` |"
-            for i in range(n)]
+    rows = []
+    for i in range(n):
+        e, g = exp[i] if i < len(exp) else "", act[i] if i < len(act) else ""
+        rows.append(f"| {_code(e)} | {_code(g)} | {'' if e == g else 'differs'} |")
     a = bug.attribution
     out = [f"# {bug.title}", "",
            f"*For: {tracker}* ({url or 'internal'}). Ledger entry `{bug.id}` "
@@ -170,7 +173,9 @@ def render_report(bug: Bug, corpus: str | os.PathLike[str], answers: Answers | N
             f"; the expectation is `{right}`'s answer, which is the right one:", "",
             "```", block.rstrip("\n"), "```", "",
             "## Expected vs actual", "",
-            f"| expected (`{right}`) | actual (`{wrong_name}`) |", "|---|---|", *rows, "",
+            f"| expected (`{right}`) | actual (`{wrong_name}`) | |", "|---|---|---|", *rows, "",
+            "(series lines sorted by labels on both sides; promqltest compares them as a set unless the query "
+            "orders its result)", "",
             "## Why the expected answer is right", "", bug.report.rule.strip() or "(not written yet)"]
     if bug.report.rule_link:
         out += ["", f"Reference: {bug.report.rule_link}"]
@@ -198,6 +203,16 @@ def render_report(bug: Bug, corpus: str | os.PathLike[str], answers: Answers | N
 
 def _cell(s: str) -> str:
     return s.replace("|", "\\|").replace("`", "'")
+
+
+def _code(s: str) -> str:
+    return f"`{_cell(s)}`" if s else ""
+
+
+def _side(lines: list[str]) -> list[str]:
+    """Expectation lines with the series lines sorted (``expect`` lines and errors first)."""
+    head = [ln for ln in lines if ln.startswith("expect") or ln.startswith("(")]
+    return head + sorted(ln for ln in lines if ln not in head)
 
 
 def write_report_file(bug: Bug, corpus: str | os.PathLike[str], out: str | os.PathLike[str],
