@@ -169,11 +169,15 @@ def judge_mutants(
     tallies: dict[str, OperatorTally],
     operators: Sequence[Operator] = OPERATORS,
     clock: list[float] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> int:
     """Apply every operator to ``pair`` and judge each mutant; returns mutants judged.
-    ``clock`` (``[seconds]``) accumulates the time spent inside ``check``."""
+    ``clock`` (``[seconds]``) accumulates the time spent inside ``check``; ``should_stop``
+    is asked before each operator (a large answer takes a while through every one)."""
     n = 0
     for op in operators:
+        if should_stop is not None and should_stop():
+            break
         m = op.apply(pair, mutant_rng(seed, key, op.name))
         if m is None:
             continue
@@ -296,6 +300,9 @@ def run_oracle_bench(
         clock = [0.0]
         last_log = time.monotonic()
 
+        def out_of_time() -> bool:
+            return deadline is not None and time.monotonic() >= deadline
+
         def out_of_budget() -> bool:
             if deadline is not None:
                 return time.monotonic() >= deadline
@@ -338,7 +345,7 @@ def run_oracle_bench(
                         continue
                     report.pairs += 1
                     report.checks += judge_mutants(Pair(case, ref_r, tgt_r, operand), f"{d}:{i}", cfg.seed,
-                                                   check, report.operators, operators, clock)
+                                                   check, report.operators, operators, clock, out_of_time)
                     report.check_seconds = clock[0]
                 if time.monotonic() - last_log >= 5:
                     last_log = time.monotonic()
