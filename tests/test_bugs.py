@@ -31,6 +31,7 @@ needs_hosts = pytest.mark.skipif(
 
 CASE_A = "differential-value-0123456789/0123456789abcdef.test"
 CASE_B = "differential-value-0123456789/fedcba9876543210.test"
+CASE_C = "differential-value-0123456789/00000000000000cc.test"
 
 GOOD = f'''id = "mqe-example-bug"
 title = "bottomk ranks NaN below every number"
@@ -115,14 +116,36 @@ def test_ledger_checks_members_exist_and_belong_to_one_bug(tmp_path: Path) -> No
 
 
 def test_merging_two_corpora_is_a_union_of_ledger_files(tmp_path: Path) -> None:
-    a, b, merged = tmp_path / "a", tmp_path / "b", tmp_path / "m"
-    _corpus(a, CASE_A)
+    from promfuzz.corpus.store import merge_corpora
+
+    a, b, dest = tmp_path / "a", tmp_path / "b", tmp_path / "dest"
+    _bug_file(a, GOOD + 'first_seen = "2026-12-01"\nlast_seen = "2026-12-01"\n')
+    other = GOOD.replace("mqe-example-bug", "mqe-other-bug").replace(CASE_A, CASE_B)
+    _bug_file(b, other, "mqe-other-bug")
+    # the same bug on both sides: more members, a later sighting, and a settled status
+    same = (GOOD.replace(f'["{CASE_A}"]', f'["{CASE_A}", "{CASE_C}"]').replace('"open"', '"fixed"')
+            + 'fixed_in = "abc123"\nfirst_seen = "2026-11-30"\nlast_seen = "2026-12-02"\n')
+    _bug_file(b, same)
+    merge_corpora(dest, a)
+    merge_corpora(dest, b)
+    got = {x.id: x for x in load_ledger(dest, check_members=False)}
+    assert sorted(got) == ["mqe-example-bug", "mqe-other-bug"]
+    e = got["mqe-example-bug"]
+    assert e.members == (CASE_A, CASE_C) and e.status == "fixed" and e.fixed_in == "abc123"
+    assert (e.first_seen, e.last_seen) == ("2026-11-30", "2026-12-02")
+    merge_corpora(dest, a, b)  # idempotent
+    assert {x.id: x for x in load_ledger(dest, check_members=False)} == got
+
+
+def test_merging_keeps_a_case_under_the_bug_the_destination_files_it_under(tmp_path: Path) -> None:
+    from promfuzz.bugs.ledger import merge_ledgers
+
+    a, b = tmp_path / "a", tmp_path / "b"
     _bug_file(a, GOOD)
-    _corpus(b, CASE_B)
-    _bug_file(b, GOOD.replace("mqe-example-bug", "mqe-other-bug").replace(CASE_A, CASE_B), "mqe-other-bug")
-    for src in (a, b):
-        shutil.copytree(src, merged, dirs_exist_ok=True)
-    assert [x.id for x in load_ledger(merged)] == ["mqe-example-bug", "mqe-other-bug"]
+    _bug_file(b, GOOD.replace("mqe-example-bug", "mqe-other-bug"), "mqe-other-bug")
+    conflicts = merge_ledgers(a, b)
+    assert conflicts == [f"{CASE_A}: bug mqe-other-bug in {b}, bug mqe-example-bug in {a} (kept)"]
+    assert [x.id for x in load_ledger(a, check_members=False)] == ["mqe-example-bug"]
 
 
 # ----------------------------------------------------------------------------- CLI

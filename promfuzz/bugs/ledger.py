@@ -432,3 +432,52 @@ def record_replay(report: Any, *, now: str | None = None, write: bool = True) ->
                 by_corpus.setdefault(root, []).append(
                     (str(p.relative_to(root)), f.engine or report.engine, o.kind == "failed"))
     return {str(root): record_results(root, rs, now=now, write=write) for root, rs in by_corpus.items()}
+
+
+# ----------------------------------------------------------------------------- merging corpora
+
+
+_STATUS_RANK = {"open": 0, "reported": 1, "documented": 2, "wontfix": 2, "not-a-bug": 2, "fixed": 3}
+
+
+def merge_ledgers(dest: str | os.PathLike[str], src: str | os.PathLike[str]) -> list[str]:
+    """Union ``src``'s ledger into ``dest``'s (both corpus folders). A bug only in ``src`` is
+    copied; a bug in both gets the union of members, the earliest first_seen, the latest
+    last_seen and the more settled status (fixed > documented/wontfix/not-a-bug > reported >
+    open; its link/revision/reason come with it). A case that ``dest`` already files under
+    another bug stays there: the returned list says so, one line per such case."""
+    src_bugs = load_ledger(src, check_members=False)
+    if not src_bugs:
+        return []
+    cur = {b.id: b for b in load_ledger(dest, check_members=False)}
+    owner = {m: b.id for b in cur.values() for m in b.members}
+    conflicts: list[str] = []
+    for sb in src_bugs:
+        db = cur.get(sb.id)
+        members = []
+        for m in sb.members:
+            if m in owner and owner[m] != sb.id:
+                conflicts.append(f"{m}: bug {sb.id} in {src}, bug {owner[m]} in {dest} (kept)")
+            else:
+                members.append(m)
+        if db is None:
+            if members:
+                b = replace(sb, members=tuple(members))
+                cur[b.id] = b
+                owner.update(dict.fromkeys(members, b.id))
+                write_bug(dest, b)
+            continue
+        settled = sb if _STATUS_RANK[sb.status] > _STATUS_RANK[db.status] else db
+        firsts = [x for x in (db.first_seen, sb.first_seen) if x]
+        lasts = [x for x in (db.last_seen, sb.last_seen) if x]
+        merged = replace(
+            db, members=tuple(dict.fromkeys((*db.members, *members))),
+            status=settled.status, link=settled.link, fixed_in=settled.fixed_in, reason=settled.reason,
+            first_seen=min(firsts) if firsts else "", last_seen=max(lasts) if lasts else "",
+            regression=db.regression or sb.regression,
+        )
+        if merged != db:
+            cur[merged.id] = merged
+            owner.update(dict.fromkeys(merged.members, merged.id))
+            write_bug(dest, merged)
+    return conflicts

@@ -506,4 +506,7 @@ def merge_corpora(dest: str | os.PathLike[str], *sources: str | os.PathLike[str]
                     merged += 1
                 if not cur.test_path.exists() and entry.test_path.is_file():
                     atomic_write(cur.test_path, entry.test_path.read_bytes())
+        from promfuzz.bugs.ledger import merge_ledgers  # corpus/bugs/*.toml: a union too
+
+        merge_ledgers(d.root, src)
     return MergeReport(added, merged, unchanged)
