@@ -28,7 +28,7 @@ TRACKERS = {
 
 
 def format_list(bugs: Sequence[Bug]) -> str:
-    counts = Counter((b.status for b in bugs))
+    counts = Counter(b.status for b in bugs)
     lines = [f"{len(bugs)} ledger entries: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))]
     w = max((len(b.id) for b in bugs), default=2)
     lines.append(f"{'id':<{w}}  {'status':<10}  {'engines':<28}  {'members':>7}  title")
