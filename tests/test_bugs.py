@@ -195,6 +195,10 @@ def test_record_results_sets_last_seen_and_flags_fixed_bugs_failing_again(tmp_pa
     assert "REGRESSION bug mqe-fixed-bug" in up.lines()[0]
     assert "fails again on mqe" in {b.id: b for b in load_ledger(tmp_path)}["mqe-fixed-bug"].regression
     assert record_results(tmp_path, [(CASE_A, "mqe", False)], now=now).now_passing == (("mqe-example-bug", CASE_A),)
+    # campaigns pass the stored file's path
+    later = "2026-12-04T10:00:00.000000Z"
+    assert record_results(tmp_path, [(str(tmp_path / CASE_A), "mqe", True)], now=later).seen == ("mqe-example-bug",)
+    assert {b.id: b for b in load_ledger(tmp_path)}["mqe-example-bug"].last_seen == later
 
 
 @pytest.mark.hosts

@@ -378,8 +378,10 @@ def record_results(corpus: str | os.PathLike[str], results: Iterable[tuple[str, 
     """Update the ledger from case results ``(case path relative to corpus, engine spec,
     failed)``: a failing member of a bug on one of its engines (same family) sets the bug's
     ``last_seen``; a failing member of a ``fixed`` bug is a regression (the bug gets
-    ``regression = ...`` and the returned update lists it). Campaigns call this with the
-    corpus cases they hit again (see promfuzz/campaign.py); replay calls :func:`record_replay`."""
+    ``regression = ...`` and the returned update lists it). ``case`` may also be an absolute
+    path inside ``corpus``. Campaigns should call this for every divergence they store or
+    find again (``Campaign._finding`` in promfuzz/campaign.py, after ``_store_case``, with
+    ``(f.case_file, target, True)``); replay calls :func:`record_replay`."""
     bugs = load_ledger(corpus, check_members=False)
     idx = case_index(bugs)
     now = now or _today()
@@ -387,7 +389,13 @@ def record_results(corpus: str | os.PathLike[str], results: Iterable[tuple[str, 
     seen: list[str] = []
     regressions: list[tuple[str, str, str]] = []
     passing: list[tuple[str, str]] = []
+    root = Path(corpus).resolve()
     for case, engine, failed in results:
+        if os.path.isabs(case):  # a path as the store returns it (campaigns: Finding.case_file)
+            try:
+                case = str(Path(case).resolve().relative_to(root))
+            except ValueError:
+                continue
         b = changed.get(idx[case].id, idx[case]) if case in idx else None
         if b is None or not b.is_bug:
             continue
