@@ -30,6 +30,7 @@ and prints what was measured so far.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import inspect
 import json
 import random
@@ -93,6 +94,7 @@ class OracleBenchReport:
     operand_resolver: bool = False
     interrupted: bool = False
     oracle_commit: str | None = None
+    mutants: Any = field(default_factory=hashlib.sha256, repr=False)  # digest of every mutant judged
 
     @property
     def pairs_per_second(self) -> float:
@@ -124,6 +126,7 @@ class OracleBenchReport:
             "operand_resolver": self.operand_resolver,
             "interrupted": self.interrupted,
             "oracle_commit": self.oracle_commit,
+            "mutants_sha256": self.mutants.hexdigest(),
             "misses": {n: t.misses for n, t in self.operators.items() if t.misses},
         }
 
@@ -170,10 +173,12 @@ def judge_mutants(
     operators: Sequence[Operator] = OPERATORS,
     clock: list[float] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    digest: Any = None,
 ) -> int:
     """Apply every operator to ``pair`` and judge each mutant; returns mutants judged.
     ``clock`` (``[seconds]``) accumulates the time spent inside ``check``; ``should_stop``
-    is asked before each operator (a large answer takes a while through every one)."""
+    is asked before each operator (a large answer takes a while through every one);
+    ``digest`` (a hashlib object) takes the query, operator and change of every mutant."""
     n = 0
     for op in operators:
         if should_stop is not None and should_stop():
@@ -181,6 +186,8 @@ def judge_mutants(
         m = op.apply(pair, mutant_rng(seed, key, op.name))
         if m is None:
             continue
+        if digest is not None:
+            digest.update(f"{key}\0{pair.case.query}\0{op.name}\0{m.note}\n".encode())
         t0 = time.perf_counter()
         verdict = check(pair.case, m.ref, m.tgt, pair.operand)
         if clock is not None:
@@ -345,7 +352,8 @@ def run_oracle_bench(
                         continue
                     report.pairs += 1
                     report.checks += judge_mutants(Pair(case, ref_r, tgt_r, operand), f"{d}:{i}", cfg.seed,
-                                                   check, report.operators, operators, clock, out_of_time)
+                                                   check, report.operators, operators, clock, out_of_time,
+                                                   report.mutants)
                     report.check_seconds = clock[0]
                 if time.monotonic() - last_log >= 5:
                     last_log = time.monotonic()

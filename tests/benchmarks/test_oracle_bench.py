@@ -547,8 +547,9 @@ def _stable(obj: dict[str, object]) -> dict[str, object]:
 def test_same_seed_same_pairs_and_mutants() -> None:
     a, b, c = fake_run(4).to_json_obj(), fake_run(4).to_json_obj(), fake_run(5).to_json_obj()
     assert a["cases"] == 30 and a["datasets"] == 3 and a["pairs"] > 0
-    assert _stable(a) == _stable(b)
+    assert _stable(a) == _stable(b)  # counts, misses and the digest of every mutant's change
     assert _stable(a) != _stable(c)
+    assert a["mutants_sha256"] != c["mutants_sha256"]
 
 
 def test_json_shape_and_printed_table(tmp_path: Path, capsys: pytest.CaptureFixture[str],
