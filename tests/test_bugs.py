@@ -269,7 +269,7 @@ def test_report_generation_runs_the_engines_and_its_block_passes_the_real_runner
     if not (BUILD / RUNNER_BINARY).exists():
         pytest.skip("promqltest runner not built (make hosts)")
     out = tmp_path / "r.md"
-    assert main(["bugs", "report", "mqe-bottomk-ranks-nan-lowest", "--out", str(out)]) == 0
+    assert main(["bugs", "--corpus", str(CORPUS), "report", "mqe-bottomk-ranks-nan-lowest", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
     for section in ("## Versions", "## Configuration", "## Minimal case", "## Expected vs actual",
                     "## Why the expected answer is right", "## Attribution", "## Reproduce with promfuzz"):
