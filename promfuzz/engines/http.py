@@ -35,12 +35,15 @@ import json
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import requests.adapters
 
+from promfuzz.engines import victoriametrics as vm
 from promfuzz.engines.apijson import parse_body
 from promfuzz.engines.base import (
     DEFAULT_QUERY_TIMEOUT_S,
@@ -52,6 +55,7 @@ from promfuzz.engines.base import (
 )
 from promfuzz.engines.remote_write import (
     READ_HEADERS,
+    RemoteProtocolError,
     WRITE_HEADERS,
     chunk_by_time,
     compress,
@@ -59,8 +63,9 @@ from promfuzz.engines.remote_write import (
     encode_read_request,
     encode_write_request,
 )
+from promfuzz.engines.profiles import ISOLATIONS, get_profile
 from promfuzz.errors import ConfigError, EngineError, TargetUnavailableError
-from promfuzz.model import Dataset, EvalParams, Histogram, Result, is_stale
+from promfuzz.model import Dataset, EvalParams, Histogram, Result, is_stale, ms_to_api_time
 
 Loader = Literal["remote_write", "victoriametrics_import", "none"]
 LOADERS: tuple[str, ...] = ("remote_write", "victoriametrics_import", "none")
@@ -135,9 +140,11 @@ class HttpEngine(EngineBase):
     def __init__(
         self,
         url: str,
-        loader: Loader | str = "remote_write",
+        loader: Loader | str | None = None,
         *,
         name: str | None = None,
+        profile: str = "generic",
+        isolation: str | None = None,
         headers: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
         write_url: str | None = None,
@@ -147,23 +154,38 @@ class HttpEngine(EngineBase):
         max_backoff_s: float = 5.0,
         default_timeout_s: float = DEFAULT_QUERY_TIMEOUT_S,
         grace_s: float = 5.0,
+        connect_timeout_s: float = 5.0,
+        dataset_timeout_s: float = 300.0,
+        concurrency: int = 4,
+        verify: bool = True,
         write_max_samples: int = 50_000,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.profile = get_profile(profile)
+        loader = loader or self.profile.loader
         if loader not in LOADERS:
             raise ConfigError(f"unknown loader {loader!r}; known: {', '.join(LOADERS)}")
         self.loader: str = loader
+        self.isolation = isolation or self.profile.isolation
+        if self.isolation not in ISOLATIONS:
+            raise ConfigError(f"unknown isolation {self.isolation!r}; known: {', '.join(ISOLATIONS)}")
         self.url, url_basic = split_credentials(url)
         if not self.url.startswith(("http://", "https://")):
             raise ConfigError(f"engine URL must start with http:// or https://, got {self.url!r}")
         self.name = name or f"http:{self.url}"
-        self.write_url = write_url or f"{self.url}/api/v1/write"
-        self.read_url = read_url or f"{self.url}/api/v1/read"
+        self.family = self.profile.name if self.profile.name != "generic" else self.name
+        self.write_url = write_url or f"{self.url}{self.profile.write_path}"
+        self.read_url = read_url or f"{self.url}{self.profile.read_path}"
+        self.shift_ms = self.profile.shift_ms
         self.retries = max(0, retries)
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.default_timeout_s = default_timeout_s
         self.grace_s = grace_s
+        self.connect_timeout_s = connect_timeout_s
+        self.dataset_timeout_s = dataset_timeout_s
+        self.concurrency = max(1, int(concurrency))
+        self.verify = verify and self.loader != "none"
         self.write_max_samples = write_max_samples
         self._sleep = sleep
         env_headers, basic, secrets = auth_from_env(os.environ if env is None else env)
@@ -172,15 +194,26 @@ class HttpEngine(EngineBase):
             secrets.extend(s for s in url_basic[1:] if s)
         self._secrets = tuple(secrets)
         self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=self.concurrency + 2)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
         self._session.headers.update(env_headers)
         self._session.headers.update(dict(headers or {}))
         if basic is not None:
             self._session.auth = basic
+        self._tenants = 0
         self._dataset: Dataset | None = None
         self._fp: str | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
-        return f"HttpEngine({self.url!r}, loader={self.loader!r})"
+        return f"HttpEngine({self.url!r}, profile={self.profile.name!r}, loader={self.loader!r})"
+
+    def carry(self, dataset: Dataset) -> tuple[Dataset, tuple[str, ...]]:
+        """The dataset as this target stores it (what the reference should hold too)."""
+        if self.profile.name == "victoriametrics":
+            return vm.carry(dataset)
+        return dataset, ()
 
     # ------------------------------------------------------------------ plumbing
     def _redact(self, text: str) -> str:
@@ -189,16 +222,22 @@ class HttpEngine(EngineBase):
         return text
 
     def _send(self, method: str, url: str, timeout_s: float, **kw: Any) -> requests.Response:
-        """One request with bounded retries on connection errors and non-envelope 5xx."""
+        """One request with bounded retries on transport errors and non-envelope 5xx
+        (never on a read timeout: a target that took the request and did not answer)."""
         last = ""
         for attempt in range(self.retries + 1):
             if attempt:
                 self._sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
             try:
-                r = self._session.request(method, url, timeout=(5.0, timeout_s), **kw)
+                r = self._session.request(method, url, timeout=(self.connect_timeout_s, timeout_s), **kw)
+            except requests.ConnectTimeout as e:
+                last = f"no connection within {self.connect_timeout_s:g}s ({type(e).__name__})"
+                continue
             except requests.Timeout as e:
-                # A read timeout is an answer ("it hangs"), not unavailability: no retry.
-                raise TimeoutError(f"no answer from {url} within {timeout_s:g}s") from e
+                raise TimeoutError(
+                    f"target unavailable: {method} {url} gave no answer within {timeout_s:g}s "
+                    f"(attempt {attempt + 1}; a read timeout is not retried)"
+                ) from e
             except requests.RequestException as e:
                 last = f"{type(e).__name__}: {e}"
                 continue
@@ -207,51 +246,87 @@ class HttpEngine(EngineBase):
                 continue
             return r
         raise _Unavailable(
-            self._redact(f"target unavailable: {url} failed {self.retries + 1} times; last: {last}")
+            self._redact(f"target unavailable: {method} {url} failed {self.retries + 1} times; last: {last}")
         )
 
     # ------------------------------------------------------------------ Engine
     def load(self, dataset: Dataset) -> LoadInfo:
         fp = dataset.fingerprint()
         t0 = time.perf_counter_ns()
-        floats = sum(1 for s in dataset.series for x in s.samples if not isinstance(x.v, Histogram))
-        hists = dataset.sample_count - floats
-        notes: tuple[str, ...] = ()
+        deadline = time.monotonic() + self.dataset_timeout_s
+        carried, notes = self.carry(dataset)
+        floats = sum(1 for s in carried.series for x in s.samples if not isinstance(x.v, Histogram))
+        hists = carried.sample_count - floats
         try:
+            if self.loader != "none":
+                self._isolate(fp)
             if self.loader == "remote_write":
-                self._load_remote_write(dataset)
+                self._load_remote_write(carried, self.shift_ms, deadline)
+                if self.profile.name == "victoriametrics":
+                    self._flush_vm()
             elif self.loader == "victoriametrics_import":
-                notes = self._load_vm(dataset)
+                notes = notes + self._load_vm_import(carried)
                 hists = 0
+            if self.verify:
+                self._verify(carried, deadline)
         except _Unavailable as e:
             raise TargetUnavailableError(str(e)) from e
         except TimeoutError as e:
-            raise TargetUnavailableError(self._redact(f"target unavailable: {e}")) from e
+            raise TargetUnavailableError(self._redact(str(e))) from e
         self._dataset, self._fp = dataset, fp
-        return LoadInfo(
-            self.name,
-            fp,
-            len(dataset.series),
-            floats,
-            hists,
-            time.perf_counter_ns() - t0,
-            reused=self.loader == "none",
-            notes=notes,
-        )
+        return LoadInfo(self.name, fp, len(carried.series), floats, hists, time.perf_counter_ns() - t0,
+                        reused=self.loader == "none", notes=notes)
 
-    def _load_remote_write(self, dataset: Dataset, shift_ms: int = 0) -> None:
+    def _left(self, deadline: float) -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"target unavailable: loading one dataset into {self.url} took over {self.dataset_timeout_s:g}s")
+        return left
+
+    def _isolate(self, fp: str) -> None:
+        if self.isolation == "tenant":
+            self._tenants += 1
+            self._session.headers["X-Scope-OrgID"] = f"promfuzz-{fp}-{self._tenants}"
+        elif self.isolation == "delete":
+            self._delete_all()
+
+    def _delete_all(self) -> None:
+        """Delete every series (the admin API), then prove the target is empty."""
+        if self.profile.name == "victoriametrics":
+            r = self._send("POST", f"{self.url}/api/v1/admin/tsdb/delete_series", 60.0,
+                           data={"match[]": '{__name__=~".*"}'})
+        else:
+            r = self._send("POST", f"{self.url}/api/v1/admin/tsdb/delete_series", 60.0,
+                           params={"match[]": '{__name__=~".+"}', "start": "-292275055", "end": "292277025"})
+            if r.status_code in (200, 204):
+                r = self._send("POST", f"{self.url}/api/v1/admin/tsdb/clean_tombstones", 300.0)
+        if r.status_code not in (200, 204):
+            raise EngineLoadError(self._redact(
+                f"{self.name}: cannot isolate datasets: delete_series answered HTTP {r.status_code}: {r.text[:200]}"
+            ))
+        left = self._stored(None)
+        if left is not None and left.series:
+            raise EngineLoadError(f"{self.name}: {len(left.series)} series still stored after delete_series")
+
+    def _flush_vm(self) -> None:
+        r = self._send("GET", f"{self.url}/internal/force_flush", 60.0)
+        if r.status_code not in (200, 204):
+            raise EngineLoadError(f"{self.url}/internal/force_flush answered HTTP {r.status_code}")
+
+    def _load_remote_write(self, dataset: Dataset, shift_ms: int = 0, deadline: float | None = None) -> None:
         check_remote_writable(dataset, self.name)
         for chunk in chunk_by_time(dataset, max_samples=self.write_max_samples):
             body = compress(encode_write_request(chunk, shift_ms))
-            r = self._send("POST", self.write_url, 60.0, data=body, headers=WRITE_HEADERS)
+            timeout = 60.0 if deadline is None else min(60.0, self._left(deadline))
+            r = self._send("POST", self.write_url, timeout, data=body, headers=WRITE_HEADERS)
             if r.status_code not in (200, 204):
                 raise EngineLoadError(
                     self._redact(
-                        f"{self.write_url} refused remote write (HTTP {r.status_code}): {r.text[:500]}"
+                        f"{self.write_url} refused remote write (HTTP {r.status_code}): {_one_line(r.text, 300)}"
                     )
                 )
 
-    def _load_vm(self, dataset: Dataset) -> tuple[str, ...]:
+    def _load_vm_import(self, dataset: Dataset) -> tuple[str, ...]:
         lines = []
         stale = hist = 0
         for s in dataset.series:
@@ -263,28 +338,90 @@ class HttpEngine(EngineBase):
                     continue
                 if is_stale(x.v):
                     stale += 1
-                values.append(_vm_float(x.v))
-                stamps.append(x.t)
+                    continue  # the import format has no stale marker; a string "NaN" voids the line on 1.79
+                values.append(x.v)
+                stamps.append(x.t + self.shift_ms)
             if values:
                 lines.append(json.dumps({"metric": dict(s.labels), "values": values, "timestamps": stamps}))
         r = self._send("POST", f"{self.url}/api/v1/import", 60.0, data="\n".join(lines).encode())
         if r.status_code not in (200, 204):
             raise EngineLoadError(
-                self._redact(f"{self.url}/api/v1/import refused data (HTTP {r.status_code}): {r.text[:500]}")
+                self._redact(f"{self.url}/api/v1/import refused data (HTTP {r.status_code}): {_one_line(r.text, 300)}")
             )
-        r = self._send("GET", f"{self.url}/internal/force_flush", 60.0)
-        if r.status_code not in (200, 204):
-            raise EngineLoadError(f"{self.url}/internal/force_flush answered HTTP {r.status_code}")
+        self._flush_vm()
         notes = []
         if stale:
-            notes.append(f"{stale} stale markers sent as NaN (the import format has no stale marker)")
+            notes.append(f"{stale} stale markers not sent (the import format has no stale marker)")
         if hist:
             notes.append(f"{hist} native histogram samples not loaded (the import format has none)")
         return tuple(notes)
 
+    def _stored(self, deadline: float | None) -> Dataset | None:
+        """Everything the target holds (unshifted), or None when it cannot be read back."""
+        if self.profile.readback == "export":
+            r = self._send("POST", f"{self.url}/api/v1/export", 120.0, data={"match[]": '{__name__=~".*"}'})
+            if r.status_code != 200:
+                raise EngineLoadError(f"{self.name}: /api/v1/export answered HTTP {r.status_code}: {_one_line(r.text, 200)}")
+            if r.content.lstrip()[:1] not in (b"", b"{"):
+                raise EngineLoadError(f"{self.name}: /api/v1/export answered {_kind(r)}, not JSON lines")
+            return vm.parse_export(r.content, self.shift_ms)
+        if self.profile.readback == "remote_read" and self.loader == "remote_write":
+            try:
+                return self.remote_read(DUMP_MIN_MS, DUMP_MAX_MS, self.shift_ms)
+            except (EngineError, RemoteProtocolError):
+                return None  # no usable remote read: the series API check decides
+        return None
+
+    def _verify(self, dataset: Dataset, deadline: float) -> None:
+        """Read the load back; a difference is a load failure (the dataset is skipped)."""
+        self._left(deadline)
+        if self.profile.readback == "export":
+            got = None
+            for _ in range(50):  # VictoriaMetrics makes flushed rows searchable within ~1 s
+                got = self._stored(deadline)
+                if got is not None and len(got.series) >= len(dataset.series):
+                    break
+                self._sleep(0.05)
+            assert got is not None
+            bad = vm.readback_mismatches(dataset, got)
+            if bad:
+                raise EngineLoadError(f"{self.name}: the stored data differs from the dataset: " + "; ".join(bad))
+            return
+        got = self._stored(deadline)
+        if got is not None:
+            exp = {s.labels: len(s.samples) for s in dataset.series}
+            have = {s.labels: len(s.samples) for s in got.series}
+            if exp != have:
+                lost = [k for k in exp if have.get(k) != exp[k]]
+                raise EngineLoadError(
+                    f"{self.name}: read back {len(have)} series, {sum(have.values())} samples; sent {len(exp)} series, "
+                    f"{sum(exp.values())} samples ({len(lost)} series differ)"
+                )
+            return
+        # No read-back endpoint: ask the query API which series it holds.
+        names = sorted({s.name for s in dataset.series if s.name})
+        if not names:
+            return
+        hi = max(x.t for s in dataset.series for x in s.samples) + self.shift_ms
+        lo = min(x.t for s in dataset.series for x in s.samples) + self.shift_ms
+        r = self._send("POST", f"{self.url}/api/v1/series", 60.0,
+                       data={"match[]": '{__name__=~".+"}', "start": ms_to_api_time(lo), "end": ms_to_api_time(hi)})
+        if not _is_envelope(r):
+            raise EngineLoadError(
+                f"{self.name}: /api/v1/series answered {_kind(r)} (HTTP {r.status_code}), not a Prometheus API"
+            )
+        held = r.json().get("data") or []
+        if len(held) < len(dataset.series):
+            raise EngineLoadError(
+                f"{self.name}: accepted the write but holds {len(held)} of {len(dataset.series)} series "
+                f"(/api/v1/series)"
+            )
+
     def query(self, text: str, params: EvalParams, timeout_s: float | None = None) -> Result:
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
-        form = {"query": text, **query_params(params, timeout)}
+        sent_params = vm.shift_params(params, self.shift_ms) if self.shift_ms else params
+        sent_text = vm.shift_query(text, self.shift_ms) if self.shift_ms else text
+        form = {"query": sent_text, **query_params(sent_params, timeout), **dict(self.profile.query_extra)}
         t0 = time.perf_counter_ns()
         try:
             r = self._send("POST", self.url + api_path(params), timeout + self.grace_s, data=form)
@@ -294,14 +431,26 @@ class HttpEngine(EngineBase):
             )
         except TimeoutError as e:
             return Result.failure(
-                self.name, "timeout", "client_timeout", self._redact(str(e)), time.perf_counter_ns() - t0
+                self.name, "engine_failure", "target_unavailable", self._redact(str(e)), time.perf_counter_ns() - t0
             )
-        return parse_body(r.content, r.status_code, self.name, time.perf_counter_ns() - t0)
+        if not _is_envelope(r) and r.status_code == 200:
+            return Result.failure(
+                self.name, "engine_failure", "target_unavailable",
+                f"target unavailable: {self.url}{api_path(params)} answered {_kind(r)}, not a Prometheus API envelope",
+                time.perf_counter_ns() - t0,
+            )
+        res = parse_body(r.content, r.status_code, self.name, time.perf_counter_ns() - t0)
+        return vm.unshift_result(res, self.shift_ms) if self.shift_ms else res
 
     def query_many(
         self, items: Sequence[tuple[str, EvalParams]], timeout_s: float | None = None
     ) -> list[Result]:
-        return [self.query(text, params, timeout_s) for text, params in items]
+        """Up to ``concurrency`` queries in flight over one connection pool, answers in order."""
+        if self.concurrency <= 1 or len(items) <= 1:
+            return [self.query(text, params, timeout_s) for text, params in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="http-target")
+        return list(self._pool.map(lambda it: self.query(it[0], it[1], timeout_s), items))
 
     def versions(self) -> dict[str, str]:
         try:
@@ -312,11 +461,15 @@ class HttpEngine(EngineBase):
         return {str(k): str(v) for k, v in data.items() if k in ("version", "revision", "goVersion")}
 
     def dump(self) -> Dataset | None:
-        """Stored samples read back by remote read (``SAMPLES``), or None when the
-        target has no remote read endpoint or the loader is not remote write."""
+        """Stored samples read back (VictoriaMetrics export, or remote read ``SAMPLES``),
+        or None when the target cannot be read back."""
+        if self.loader == "none":
+            return None
+        if self.profile.readback == "export":
+            return self._stored(None)
         if self.loader != "remote_write":
             return None
-        return self.remote_read(DUMP_MIN_MS, DUMP_MAX_MS)
+        return self.remote_read(DUMP_MIN_MS, DUMP_MAX_MS, self.shift_ms)
 
     def remote_read(self, start_ms: int, end_ms: int, shift_ms: int = 0) -> Dataset | None:
         # Prometheus needs a matcher; `=~".*"` on a label every series lacks matches all.
@@ -334,7 +487,21 @@ class HttpEngine(EngineBase):
         return decode_read_response(r.content, shift_ms)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
         self._session.close()
+
+
+def _one_line(text: str, n: int) -> str:
+    return " ".join(text.split())[:n]
+
+
+def _kind(r: requests.Response) -> str:
+    ctype = r.headers.get("Content-Type", "")
+    if "html" in ctype or r.content.lstrip()[:1] == b"<":
+        return "HTML"
+    return f"{ctype or 'a body'} ({_one_line(r.text, 60)!r})"
 
 
 def _is_envelope(r: requests.Response) -> bool:

@@ -1,0 +1,88 @@
+"""The sockets a process listens on, read from ``/proc`` (Linux).
+
+Servers promfuzz starts are told to bind 127.0.0.1 on port 0; some (VictoriaMetrics) do
+not say which port the OS picked, and every one must bind loopback only. Both are
+answered here from the kernel's own tables: ``/proc/<pid>/fd`` names the socket inodes
+the process holds, ``/proc/<pid>/net/{tcp,tcp6,udp,udp6}`` lists sockets with their
+local address and state. Nothing is started, nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+_TCP_LISTEN = "0A"
+_UDP_UNCONN = "07"  # a bound UDP socket (what a UDP listener looks like)
+
+
+@dataclass(frozen=True)
+class Listener:
+    proto: str  # tcp | tcp6 | udp | udp6
+    ip: str
+    port: int
+
+    @property
+    def loopback(self) -> bool:
+        return ipaddress.ip_address(self.ip).is_loopback
+
+    def __str__(self) -> str:
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"{self.proto} {host}:{self.port}"
+
+
+def _decode_addr(hexaddr: str, v6: bool) -> tuple[str, int]:
+    ip_hex, port_hex = hexaddr.split(":")
+    raw = bytes.fromhex(ip_hex)
+    if v6:
+        # four 32-bit words, each in host (little-endian) order
+        raw = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+        ip = str(ipaddress.IPv6Address(raw))
+    else:
+        ip = str(ipaddress.IPv4Address(raw[::-1]))
+    return ip, int(port_hex, 16)
+
+
+def socket_inodes(pid: int) -> set[str]:
+    out: set[str] = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    try:
+        entries = list(fd_dir.iterdir())
+    except OSError:
+        return out
+    for fd in entries:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(target[len("socket:[") : -1])
+    return out
+
+
+def listeners(pid: int) -> list[Listener]:
+    """Every TCP socket in LISTEN state and every bound UDP socket that ``pid`` holds."""
+    inodes = socket_inodes(pid)
+    found: list[Listener] = []
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        path = Path(f"/proc/{pid}/net/{proto}")
+        try:
+            lines = path.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) < 10 or f[9] not in inodes:
+                continue
+            state = f[3]
+            if (proto.startswith("tcp") and state != _TCP_LISTEN) or (proto.startswith("udp") and state != _UDP_UNCONN):
+                continue
+            ip, port = _decode_addr(f[1], proto.endswith("6"))
+            found.append(Listener(proto, ip, port))
+    return sorted(set(found), key=lambda x: (x.proto, x.ip, x.port))
+
+
+def non_loopback(pid: int) -> list[Listener]:
+    return [x for x in listeners(pid) if not x.loopback]
