@@ -9,7 +9,9 @@ numbers and never passes or fails.
    reference and the target engine (real hosts, :func:`promfuzz.engines.registry.open_engine`)
    and asked of both. A pair is kept when the real oracle -- :class:`DifferentialOracle`
    with the shipped rules and the engines' versions, as the pipeline builds it -- judges it
-   ``match`` (answers with equal digests are a match without a check, as in the pipeline).
+   ``match`` (answers with equal digests are a match without a check, as in the pipeline;
+   digests come first, bodies only where needed; cases where an engine touched more than
+   :data:`MAX_SAMPLES` samples are skipped and counted).
 2. **Mutants.** Every operator of :mod:`promfuzz.benchmarks.oracle_mutations` that applies
    to the pair changes the target's answer; the mutant goes through the same
    ``DifferentialOracle.check`` call the pipeline makes. With a comparator that accepts an
@@ -45,6 +47,7 @@ from typing import Any
 
 from promfuzz.benchmarks.oracle_mutations import OPERATORS, OperandResolver, Operator, Pair
 from promfuzz.budget import Budget, parse_budget
+from promfuzz.engines.base import RawAnswer
 from promfuzz.errors import ConfigError, PromfuzzError
 from promfuzz.model import Case, EvalParams, Result
 
@@ -55,6 +58,11 @@ MISS_EXAMPLES = 3
 """Misjudged mutants kept per operator (query, verdict, what was changed)."""
 
 NOT_FLAGGED = ("match", "expected")
+
+MAX_SAMPLES = 1_000_000
+"""Cases where an engine touched more samples than this are not judged or mutated: their
+answers can be huge (seed 1's first dataset has a 10,000-step range of native histograms,
+52k points, 23 s to decode in Python: longer than the rest of its dataset)."""
 
 
 # --------------------------------------------------------------------------- results
@@ -87,6 +95,7 @@ class OracleBenchReport:
     cases: int = 0
     datasets: int = 0
     pairs: int = 0  # matching pairs the operators were applied to
+    skipped_large: int = 0  # cases not judged: an engine touched more than MAX_SAMPLES samples
     real_verdicts: Counter[str] = field(default_factory=Counter)
     checks: int = 0  # mutants judged
     check_seconds: float = 0.0
@@ -119,6 +128,7 @@ class OracleBenchReport:
             "cases": self.cases,
             "datasets": self.datasets,
             "pairs": self.pairs,
+            "skipped_large": self.skipped_large,
             "real_verdicts": dict(sorted(self.real_verdicts.items())),
             "judging": {"checks": self.checks, "seconds": round(self.check_seconds, 3),
                         "pairs_per_second": round(self.pairs_per_second, 1)},
@@ -256,6 +266,27 @@ class _OperandCache:
         return resolve
 
 
+def fetch_answers(ref: Any, tgt: Any, items: Sequence[tuple[str, EvalParams]], max_samples: int = MAX_SAMPLES
+                  ) -> tuple[list[RawAnswer], list[RawAnswer], list[bool], list[bool]]:
+    """Both engines' answers to ``items`` as the pipeline asks for them: digests first
+    (equal digests are identical answers), then the reference's bodies (every kept case is
+    mutated from them) and the target's where the digests differ. Returns (reference
+    answers, target answers, identical?, too large to fetch?) per item."""
+    from promfuzz.pipeline import query_many_raw
+
+    rd = query_many_raw(ref, items, bodies=False)
+    td = query_many_raw(tgt, items, bodies=False)
+    n = len(items)
+    large = [max(rd[k].stats.samples, td[k].stats.samples) > max_samples for k in range(n)]
+    same = [rd[k].digest is not None and rd[k].digest == td[k].digest for k in range(n)]
+    for answers, engine, wanted in ((rd, ref, [True] * n), (td, tgt, [not x for x in same])):
+        again = [k for k in range(n) if wanted[k] and not large[k] and answers[k].bodiless]
+        if again:
+            for k, a in zip(again, query_many_raw(engine, [items[k] for k in again]), strict=True):
+                answers[k] = a
+    return rd, td, same, large
+
+
 def oracle_commit() -> str | None:
     """The last commit that touched promfuzz/oracles (``+dirty`` with local changes)."""
     root = Path(__file__).resolve().parents[2]
@@ -282,7 +313,7 @@ def run_oracle_bench(
     from promfuzz.campaign import dataset_seed
     from promfuzz.engines.registry import open_engine
     from promfuzz.oracles import DifferentialOracle, load_rules
-    from promfuzz.pipeline import engine_versions_for_rules, generate_dataset_cases, query_many_raw
+    from promfuzz.pipeline import engine_versions_for_rules, generate_dataset_cases
 
     say = log or (lambda s: None)
     opener = engine_factory or open_engine
@@ -330,17 +361,19 @@ def run_oracle_bench(
                     break
                 chunk = cases[c0:c0 + CHUNK]
                 items = [(c.query, c.params) for c in chunk]
-                ref_raw = query_many_raw(ref, items)
-                tgt_raw = query_many_raw(tgt, items)
+                ref_raw, tgt_raw, same, large = fetch_answers(ref, tgt, items)
                 for k, (gc, ra, ta) in enumerate(zip(chunk, ref_raw, tgt_raw, strict=True)):
                     if out_of_budget():
                         break
                     i = c0 + k
                     report.cases += 1
+                    if large[k]:
+                        report.skipped_large += 1
+                        continue
                     case = Case(ds, gc.query, gc.params)
                     ref_r = ra.result()
                     operand = operands.resolver(gc.params)
-                    if ra.digest is not None and ra.digest == ta.digest:
+                    if same[k]:
                         # Identical answers (the pipeline's match without a check).
                         tgt_r = replace(ref_r, engine=tgt.name, stats=ta.stats)
                         kind = "match"
@@ -392,7 +425,8 @@ def format_report(r: OracleBenchReport) -> str:
     lines = [
         f"oracle fault detection: {r.reference} vs {r.target}, seed {r.seed}, budget {r.budget}"
         + (" (interrupted)" if r.interrupted else ""),
-        f"{r.cases} cases on {r.datasets} dataset(s), {r.pairs} matching pairs "
+        f"{r.cases} cases on {r.datasets} dataset(s), {r.pairs} matching pairs, "
+        f"{r.skipped_large} skipped (over {MAX_SAMPLES:,} samples) "
         f"(real verdicts: {', '.join(f'{k} {v}' for k, v in sorted(r.real_verdicts.items())) or 'none'}); "
         f"oracle commit {r.oracle_commit or 'unknown'}, operand resolver {'on' if r.operand_resolver else 'off'}",
         "",

@@ -10,6 +10,7 @@ import os
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from promfuzz.model import (
     Bucket,
     Case,
     Dataset,
+    EngineStats,
     EvalParams,
     Labels,
     Point,
@@ -577,6 +579,20 @@ def test_json_shape_and_printed_table(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "dataset 0 done" in text.err  # progress on stderr
 
 
+def test_answers_over_the_sample_limit_are_skipped_and_counted() -> None:
+    class Heavy(FakeEngine):
+        def query(self, text: str, params: EvalParams, timeout_s: float | None = None) -> Result:
+            r = super().query(text, params)
+            heavy = sum(map(ord, text)) % 2 == 0
+            return replace(r, stats=EngineStats(samples=bench.MAX_SAMPLES + 1 if heavy else 10))
+
+    cfg = bench.OracleBenchConfig(budget=Budget(cases=20), seed=2, queries_per_dataset=20)
+    r = bench.run_oracle_bench(cfg, engine_factory=Heavy)
+    assert 0 < r.skipped_large < r.cases == 20
+    assert sum(r.real_verdicts.values()) + r.skipped_large == r.cases
+    assert r.to_json_obj()["skipped_large"] == r.skipped_large
+
+
 def test_bad_budget_is_a_clear_error() -> None:
     from promfuzz.errors import ConfigError
 
@@ -618,7 +634,7 @@ def test_small_run_on_the_real_hosts() -> None:
     cfg = bench.OracleBenchConfig(budget=Budget(cases=60), seed=11, queries_per_dataset=30)
     r = bench.run_oracle_bench(cfg)
     assert r.cases == 60 and r.datasets == 2
-    assert sum(r.real_verdicts.values()) == r.cases and 0 < r.pairs == r.real_verdicts["match"]
+    assert sum(r.real_verdicts.values()) + r.skipped_large == r.cases and 0 < r.pairs == r.real_verdicts["match"]
     assert r.checks == sum(t.applied for t in r.operators.values()) > r.pairs
     assert r.check_seconds > 0 and r.pairs_per_second > 0
     for name, t in r.operators.items():
