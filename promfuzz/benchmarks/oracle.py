@@ -96,6 +96,8 @@ class OracleBenchReport:
     datasets: int = 0
     pairs: int = 0  # matching pairs the operators were applied to
     skipped_large: int = 0  # cases not judged: an engine touched more than MAX_SAMPLES samples
+    derived_cases: int = 0  # --wrap: select-k and sort wrappers of matching queries
+    derived_verdicts: Counter[str] = field(default_factory=Counter)
     real_verdicts: Counter[str] = field(default_factory=Counter)
     checks: int = 0  # mutants judged
     check_seconds: float = 0.0
@@ -130,6 +132,8 @@ class OracleBenchReport:
             "pairs": self.pairs,
             "skipped_large": self.skipped_large,
             "real_verdicts": dict(sorted(self.real_verdicts.items())),
+            "derived_cases": self.derived_cases,
+            "derived_verdicts": dict(sorted(self.derived_verdicts.items())),
             "judging": {"checks": self.checks, "seconds": round(self.check_seconds, 3),
                         "pairs_per_second": round(self.pairs_per_second, 1)},
             "wall_seconds": round(self.wall_seconds, 2),
@@ -240,6 +244,7 @@ class OracleBenchConfig:
     seed: int = 1
     queries_per_dataset: int = 1000
     source: str = "grammar"
+    wrap: bool = False  # also judge select-k and sort wrappers of matching queries (see wrapped_queries)
 
     def __post_init__(self) -> None:
         if self.queries_per_dataset < 1:
@@ -264,6 +269,25 @@ class _OperandCache:
             return self.answers[key]
 
         return resolve
+
+
+def wrapped_queries(pair: Pair) -> list[str]:
+    """``--wrap``: for a matching pair whose answer has two or more series, the query inside
+    ``topk``, ``bottomk`` and ``limitk`` (k = half the series) and, for an instant query,
+    ``sort_desc`` and ``sort_by_label`` (on the first label name present). Campaign queries
+    rarely end in these, so the pick and order operators rarely apply without them."""
+    r = pair.ref
+    if not r.ok or r.value_type not in ("vector", "matrix") or len(r.series) < 2:
+        return []
+    q = f"({pair.case.query}\n)"  # the newline ends a trailing comment
+    k = max(1, len(r.series) // 2)
+    out = [f"topk({k}, {q})", f"bottomk({k}, {q})", f"limitk({k}, {q})"]
+    if not pair.case.params.is_range:
+        out.append(f"sort_desc({q})")
+        names = sorted({n for s in r.series for n, _ in s.labels if n != "__name__"})
+        if names:
+            out.append(f'sort_by_label({q}, "{names[0]}")')
+    return out
 
 
 def fetch_answers(ref: Any, tgt: Any, items: Sequence[tuple[str, EvalParams]], max_samples: int = MAX_SAMPLES
@@ -346,6 +370,42 @@ def run_oracle_bench(
                 return time.monotonic() >= deadline
             return cfg.budget.cases is not None and report.cases >= cfg.budget.cases
 
+        def judge_chunk(keyed: Sequence[tuple[str, str, EvalParams]], counted: bool) -> list[tuple[str, Pair]]:
+            """Ask both engines, judge, mutate the matching pairs; returns them. ``counted``:
+            campaign cases (the budget counts them), else derived ones."""
+            ref_raw, tgt_raw, same, large = fetch_answers(ref, tgt, [(q, p) for _, q, p in keyed])
+            matched = []
+            for k, (key, query, params) in enumerate(keyed):
+                if out_of_budget():
+                    break
+                if counted:
+                    report.cases += 1
+                else:
+                    report.derived_cases += 1
+                if large[k]:
+                    report.skipped_large += 1
+                    continue
+                case = Case(ds, query, params)
+                ref_r = ref_raw[k].result()
+                operand = operands.resolver(params)
+                if same[k]:
+                    # Identical answers (the pipeline's match without a check).
+                    tgt_r = replace(ref_r, engine=tgt.name, stats=tgt_raw[k].stats)
+                    kind = "match"
+                else:
+                    tgt_r = tgt_raw[k].result()
+                    kind = check(case, ref_r, tgt_r, operand).kind
+                (report.real_verdicts if counted else report.derived_verdicts)[kind] += 1
+                if kind != "match":
+                    continue
+                report.pairs += 1
+                pair = Pair(case, ref_r, tgt_r, operand)
+                report.checks += judge_mutants(pair, key, cfg.seed, check, report.operators, operators, clock,
+                                               out_of_time, report.mutants)
+                report.check_seconds = clock[0]
+                matched.append((key, pair))
+            return matched
+
         d = 0
         while not out_of_budget():
             n_q = cfg.queries_per_dataset
@@ -359,35 +419,11 @@ def run_oracle_bench(
             for c0 in range(0, len(cases), CHUNK):
                 if out_of_budget():
                     break
-                chunk = cases[c0:c0 + CHUNK]
-                items = [(c.query, c.params) for c in chunk]
-                ref_raw, tgt_raw, same, large = fetch_answers(ref, tgt, items)
-                for k, (gc, ra, ta) in enumerate(zip(chunk, ref_raw, tgt_raw, strict=True)):
-                    if out_of_budget():
-                        break
-                    i = c0 + k
-                    report.cases += 1
-                    if large[k]:
-                        report.skipped_large += 1
-                        continue
-                    case = Case(ds, gc.query, gc.params)
-                    ref_r = ra.result()
-                    operand = operands.resolver(gc.params)
-                    if same[k]:
-                        # Identical answers (the pipeline's match without a check).
-                        tgt_r = replace(ref_r, engine=tgt.name, stats=ta.stats)
-                        kind = "match"
-                    else:
-                        tgt_r = ta.result()
-                        kind = check(case, ref_r, tgt_r, operand).kind
-                    report.real_verdicts[kind] += 1
-                    if kind != "match":
-                        continue
-                    report.pairs += 1
-                    report.checks += judge_mutants(Pair(case, ref_r, tgt_r, operand), f"{d}:{i}", cfg.seed,
-                                                   check, report.operators, operators, clock, out_of_time,
-                                                   report.mutants)
-                    report.check_seconds = clock[0]
+                keyed = [(f"{d}:{c0 + k}", gc.query, gc.params) for k, gc in enumerate(cases[c0:c0 + CHUNK])]
+                matched = judge_chunk(keyed, counted=True)
+                if cfg.wrap and matched and not out_of_budget():
+                    judge_chunk([(f"{key}:w{j}", q, p.case.params)
+                                 for key, p in matched for j, q in enumerate(wrapped_queries(p))], counted=False)
                 if time.monotonic() - last_log >= 5:
                     last_log = time.monotonic()
                     say(_progress(report, t_start, d))
@@ -419,6 +455,10 @@ def _pct(t: OperatorTally) -> str:
     return "n/a" if t.share is None else f"{t.share * 100:.1f}%"
 
 
+def _counts(c: Counter[str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"
+
+
 def format_report(r: OracleBenchReport) -> str:
     """The table: per operator kind, applied, flagged, share flagged (forbidden: want
     100%; allowed: want 0%); ``<<`` marks an operator off its target."""
@@ -426,8 +466,12 @@ def format_report(r: OracleBenchReport) -> str:
         f"oracle fault detection: {r.reference} vs {r.target}, seed {r.seed}, budget {r.budget}"
         + (" (interrupted)" if r.interrupted else ""),
         f"{r.cases} cases on {r.datasets} dataset(s), {r.pairs} matching pairs, "
-        f"{r.skipped_large} skipped (over {MAX_SAMPLES:,} samples) "
-        f"(real verdicts: {', '.join(f'{k} {v}' for k, v in sorted(r.real_verdicts.items())) or 'none'}); "
+        f"{r.skipped_large} skipped (over {MAX_SAMPLES:,} samples) (verdicts: {_counts(r.real_verdicts)})",
+    ]
+    if r.derived_cases:
+        lines.append(f"--wrap: {r.derived_cases} derived select-k/sort cases (verdicts: {_counts(r.derived_verdicts)}), "
+                     f"their matching pairs included above")
+    lines += [
         f"oracle commit {r.oracle_commit or 'unknown'}, operand resolver {'on' if r.operand_resolver else 'off'}",
         "",
     ]
@@ -478,6 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"queries per generated dataset, as in a campaign (default {DEFAULT_QUERIES_PER_DATASET})")
     p.add_argument("--source", choices=("grammar", "upstream", "mixed"), default="grammar",
                    help="query source, as in a campaign (default: grammar)")
+    p.add_argument("--wrap", action="store_true",
+                   help="also judge topk/bottomk/limitk/sort_desc/sort_by_label wrappers of matching queries "
+                        "(derived cases: the pick and order operators rarely apply to campaign queries)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the figures as JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p
@@ -487,7 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     cfg = OracleBenchConfig(
         reference=args.reference, target=args.target, budget=parse_budget(args.budget), seed=args.seed,
-        queries_per_dataset=args.queries_per_dataset, source=args.source,
+        queries_per_dataset=args.queries_per_dataset, source=args.source, wrap=args.wrap,
     )
 
     def log(s: str) -> None:

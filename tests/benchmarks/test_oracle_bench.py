@@ -536,7 +536,8 @@ def fake_run(seed: int, cases: int = 30, **kw: object) -> bench.OracleBenchRepor
         engines.append(FakeEngine(name))
         return engines[-1]
 
-    cfg = bench.OracleBenchConfig(budget=Budget(cases=cases), seed=seed, queries_per_dataset=12)
+    cfg = bench.OracleBenchConfig(budget=Budget(cases=cases), seed=seed, queries_per_dataset=12,
+                                  wrap=bool(kw.pop("wrap", False)))
     r = bench.run_oracle_bench(cfg, engine_factory=factory, **kw)  # type: ignore[arg-type]
     assert engines and all(e.closed for e in engines)
     return r
@@ -591,6 +592,29 @@ def test_answers_over_the_sample_limit_are_skipped_and_counted() -> None:
     assert 0 < r.skipped_large < r.cases == 20
     assert sum(r.real_verdicts.values()) + r.skipped_large == r.cases
     assert r.to_json_obj()["skipped_large"] == r.skipped_large
+
+
+def test_wrapped_queries_parse_and_keep_the_query_whole() -> None:
+    from promfuzz.promql import parse
+
+    p = pair("rate(x[1m]) # a trailing comment", vec((A, 1.0), (B, 2.0), (C, 3.0)))
+    got = bench.wrapped_queries(p)
+    assert [q.split("(")[0] for q in got] == ["topk", "bottomk", "limitk", "sort_desc", "sort_by_label"]
+    assert got[0].startswith("topk(1, ") and got[-1].endswith(', "a")')
+    for q in got:
+        assert shape_of(q).ordering or shape_of(q).select_k, q
+        parse(q)  # the comment does not swallow the closing parenthesis
+    assert [q.split("(")[0] for q in bench.wrapped_queries(pair("x", mat((A, [(0, 1.0)]), (B, [(0, 1.0)])), RANGE))] \
+        == ["topk", "bottomk", "limitk"]
+    assert bench.wrapped_queries(pair("x", vec((A, 1.0)))) == []
+
+
+def test_wrap_adds_derived_cases_outside_the_budget() -> None:
+    plain = fake_run(6)
+    wrapped = fake_run(6, wrap=True)
+    assert wrapped.cases == plain.cases == 30
+    assert plain.derived_cases == 0 < wrapped.derived_cases == sum(wrapped.derived_verdicts.values())
+    assert wrapped.pairs > plain.pairs
 
 
 def test_bad_budget_is_a_clear_error() -> None:
