@@ -136,9 +136,9 @@ class KnownDifference:
         target_version: str | None,
         facts: _Facts | None = None,
     ) -> bool:
-        if self.engines and not any(fnmatch.fnmatchcase(target, g) for g in self.engines):
+        if self.engines and not _name_matches(target, self.engines):
             return False
-        if self.references and not any(fnmatch.fnmatchcase(reference, g) for g in self.references):
+        if self.references and not _name_matches(reference, self.references):
             return False
         if self.features_any and not features.intersection(self.features_any):
             return False
@@ -256,6 +256,16 @@ def parse_error_context(query: str, message: str) -> str | None:
         return None
     head = "\n".join(lines[: line - 1] + [lines[line - 1].encode()[:col].decode(errors="ignore")])
     return head
+
+
+def _name_matches(name: str, globs: Sequence[str]) -> bool:
+    """An engine name matches a rule's glob by itself or by its family: a rule about `mqe`
+    holds for `mqe[-narrow_binary_selectors]` and `mqe@<revision>` too (a rule that only
+    holds under some options names the spec, e.g. `mqe[passes=all]`)."""
+    from promfuzz.engines.spec import family_of
+
+    fam = family_of(name)
+    return any(fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(fam, g) for g in globs)
 
 
 def _empty(r: Result | None) -> bool:

@@ -103,6 +103,17 @@ def test_rule_applies_only_to_its_engines_and_categories() -> None:
     assert check("x", ref, vec(T, ({"a": "2"}, 1.0), engine="mqe"), rules).kind == "divergence"
 
 
+def test_rule_for_a_family_applies_to_its_specs_but_not_to_other_families() -> None:
+    """`mqe[passes=all]` and `mqe[-reduce_matchers]` are MQE under other options: a rule
+    about `mqe` applies; `mimir-prometheus` and `mqe-like` do not match `mqe`."""
+    rules = RuleSet(parse_rules(GOOD, "t.toml"))
+    ref = vec(T, ({"a": "1"}, 1.0), engine="prometheus")
+    for name in ("mqe[passes=all]", "mqe[-reduce_matchers]"):
+        assert check("x", ref, vec(T, ({"a": "1"}, 2.0), engine=name), rules).kind == "expected"
+    for name in ("mimir-prometheus", "mqe-like", "thanos[optimizers=none]"):
+        assert check("x", ref, vec(T, ({"a": "1"}, 2.0), engine=name), rules).kind == "divergence"
+
+
 def test_rule_must_explain_every_difference() -> None:
     rules = RuleSet(parse_rules(GOOD, "t.toml"))
     ref = vec(T, ({"a": "1"}, 1.0), ({"a": "2"}, 1.0), engine="prometheus")
