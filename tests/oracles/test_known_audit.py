@@ -168,3 +168,19 @@ def test_shape_rules_need_the_case() -> None:
     assert rules.explain(comp, (), "mqe", "prometheus") == ()
     assert rules.explain(comp, (), "mqe", "prometheus", case=Case(case.dataset, q, P)) == (
         "mqe-skips-errors-of-unevaluated-binop-side",)
+
+
+# --- found by `promfuzz bench oracle`: an error class changed under a version-skew rule -----
+
+UNKNOWN_FN = 'bad_data', '1:15: parse error: unknown function with name "integral"'
+
+
+def test_unknown_newer_function_is_expected_only_as_a_parse_error_of_the_target() -> None:
+    """The fork's parser lacks integral(): a parse error of the target is the skew; the same
+    message as an execution error is not what an engine lacking the function gives."""
+    query = "avg_over_time(integral(foo[15s], -1))"
+    ref = vec(T, engine="prometheus")
+    parse = err(*UNKNOWN_FN, engine="mqe")
+    assert judge(FOO, query, ref, parse) == ("expected", ("mqe-fork-lacks-newer-experimental-functions",))
+    execution = err("execution", UNKNOWN_FN[1], engine="mqe")
+    assert judge(FOO, query, ref, execution)[0] == "divergence"
