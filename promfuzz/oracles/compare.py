@@ -529,11 +529,15 @@ def _compare_points(labels: Labels, rp: tuple[Point, ...], tp: tuple[Point, ...]
 
 
 def _normalize_labels(labels: Labels, cv_labels: frozenset[str]) -> Labels:
+    """A label set as compared: sorted by name (a label set has no order), empty values
+    dropped (an empty value is the label's absence), count_values labels as numbers."""
     out = labels
-    for _, v in labels:
-        if not v:
-            out = tuple((k, v) for k, v in labels if v != "")
+    prev = ""
+    for k, v in labels:
+        if not v or k < prev:
+            out = tuple(sorted((k, v) for k, v in labels if v != ""))
             break
+        prev = k
     if cv_labels and any(k in cv_labels for k, _ in out):
         fixed = []
         for k, v in out:

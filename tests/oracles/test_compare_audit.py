@@ -183,3 +183,17 @@ def test_cancellation_noise_of_either_sign_is_equal() -> None:
     assert noise > 0 > other_order
     assert floats_equal(noise, other_order) and floats_equal(noise, 0.0)
     assert floats_equal(1e6 * (1 + 5e-11), 1e6)
+
+
+def test_a_label_set_has_no_order() -> None:
+    """Found by `promfuzz bench oracle`: the same labels listed in another order were a
+    missing plus an extra series. A different label value still differs."""
+    from promfuzz.model import Point, ResultSeries
+
+    ref = vec(T, ({"a": "1", "b": "2", "c": "3"}, 1.0))
+    shuffled = Result(engine="e", outcome="ok", value_type="vector",
+                      series=(ResultSeries((("c", "3"), ("a", "1"), ("b", "2")), (Point(T, 1.0),)),))
+    assert compare_results("x", EvalParams.instant(T), ref, shuffled).equal
+    other = Result(engine="e", outcome="ok", value_type="vector",
+                   series=(ResultSeries((("c", "4"), ("a", "1"), ("b", "2")), (Point(T, 1.0),)),))
+    assert not compare_results("x", EvalParams.instant(T), ref, other).equal
