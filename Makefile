@@ -34,6 +34,10 @@ deps:
 	  echo "installing Debian package chromium (for the report rendering test)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@test -x $(BUILD)/victoria-metrics || { \
+	  echo "building VictoriaMetrics v1.151.0 from its Go module into $(BUILD)/ (victoriametrics-live)"; \
+	  mkdir -p $(BUILD) && GOBIN=$(abspath $(BUILD)) GOTOOLCHAIN=local \
+	    go install github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@v1.151.0; }
 
 venv: $(VENV)/.installed
 
