@@ -69,12 +69,18 @@ class CampaignConfig:
     source: str = "grammar"
     """Where queries come from: ``grammar`` (the generator), ``upstream`` (Prometheus's and
     Mimir's promqltest queries, mutated), or ``mixed`` (half each)."""
+    shared_target: bool = False
+    """``--shared-target``: an http: target without isolation is allowed (one dataset,
+    one worker, no shrinking: nothing is ever loaded on top of another dataset)."""
 
     def __post_init__(self) -> None:
         if self.reference == "auto":
             from promfuzz.engines.registry import resolve_campaign_reference
 
             object.__setattr__(self, "reference", resolve_campaign_reference(self.targets))
+        from promfuzz.engines.registry import check_isolation
+
+        check_isolation(self.targets, self.shared_target)
 
     @staticmethod
     def from_args(args: argparse.Namespace) -> CampaignConfig:
@@ -97,7 +103,7 @@ class CampaignConfig:
         if args.queries_per_dataset < 1:
             raise ConfigError("--queries-per-dataset must be at least 1")
         run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-s{seed}" + (f"-shard{i}of{n}" if n > 1 else "")
-        return CampaignConfig(
+        cfg = CampaignConfig(
             reference=args.reference,
             targets=tuple(args.target or ["mqe"]),
             budget=parse_budget(args.budget),
@@ -111,7 +117,9 @@ class CampaignConfig:
             shrink=not args.no_shrink,
             run_id=run_id,
             source=args.source,
+            shared_target=bool(getattr(args, "shared_target", False)),
         )
+        return replace(cfg, **_shared_target_overrides(args, workers))
 
     def to_json_obj(self) -> dict[str, Any]:
         d = asdict(self)
@@ -157,6 +165,16 @@ def shard_indices(shard: tuple[int, int], worker: int, workers: int, limit: int 
     while limit is None or k < limit:
         yield k, i + k * n
         k += workers
+
+
+def _shared_target_overrides(args: argparse.Namespace, workers: int) -> dict[str, Any]:
+    """``--shared-target``: one dataset (a case budget of at most one dataset), one
+    worker, no shrinking."""
+    if not getattr(args, "shared_target", False):
+        return {}
+    budget = parse_budget(args.budget)
+    cases = min(budget.cases or args.queries_per_dataset, args.queries_per_dataset)
+    return {"workers": 1, "shrink": False, "budget": Budget(cases=cases)}
 
 
 def plan_cases(cfg: CampaignConfig) -> tuple[int | None, int | None]:

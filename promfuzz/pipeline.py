@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from promfuzz.engines.base import RawAnswer
+from promfuzz.errors import EngineError
 from promfuzz.model import (
     Case,
     Dataset,
@@ -234,6 +235,9 @@ class Pipeline:
             n_q = last_q if (n_ds is not None and k == n_ds - 1 and last_q is not None) else self.cfg.queries_per_dataset
             try:
                 yield from self.run_dataset(dataset_seed(self.cfg.seed, d), n_q)
+            except EngineError as e:  # a load that failed (or was not verified): skip the dataset
+                yield ("dataset_error", d, f"load failed: {e}")
+                continue
             except Exception as e:  # noqa: BLE001 - one bad dataset must not end the worker
                 import traceback
 
@@ -245,6 +249,9 @@ class Pipeline:
         t0 = time.monotonic()
         cpu0 = time.process_time()
         ds, cases = generate_dataset_cases(seed, n_queries, self.cfg.source)
+        from promfuzz.engines.profiles import carried
+
+        ds = carried(ds, self.targets)  # what every target can store (VictoriaMetrics: no NaN)
         stats = RunStats(datasets=1)
         ds_fp = ds.fingerprint()
         engines = [self.reference, *self.targets]

@@ -29,6 +29,7 @@ else ``.build`` at the repository root.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -69,7 +70,7 @@ def resolve_reference(reference: str, target: str) -> str:
     run the same semantics. Any other reference is returned normalized."""
     if reference != "auto":
         return reference if reference.startswith("http:") else parse_spec(reference).name
-    if target.startswith("http:"):
+    if split_target_name(target)[1].startswith("http:"):
         return "prometheus"
     tspec = parse_spec(target)
     fam = tspec.family_def
@@ -98,6 +99,73 @@ def default_build_dir() -> Path:
     if env:
         return Path(env)
     return Path(__file__).resolve().parents[2] / ".build"
+
+
+_NAMED_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_.-]*)=(http:.*)$")
+
+HTTP_OPTIONS = ("profile", "isolation", "concurrency", "timeout", "dataset_timeout", "loader", "write_url", "read_url")
+
+
+def split_target_name(text: str) -> tuple[str | None, str]:
+    """``vm=http:http://host:8428`` -> (``vm``, ``http:http://host:8428``); other specs
+    -> (None, spec). The name is what reports, the corpus and rules see."""
+    m = _NAMED_RE.match(text.strip())
+    return (m.group(1), m.group(2)) if m else (None, text)
+
+
+def http_options(url: str) -> tuple[str, dict[str, Any]]:
+    """Take promfuzz's own parameters (``profile=``, ``isolation=``, ``concurrency=``,
+    ``timeout=`` seconds per request, ``dataset_timeout=`` seconds per load) out of a
+    target URL; the rest of the query string stays in the URL."""
+    from promfuzz.engines.profiles import PROFILES
+
+    parts = urlsplit(url)
+    kept, opts = [], {}
+    for k, v in parse_qsl(parts.query, keep_blank_values=True):
+        if k == "profile":
+            if v not in PROFILES:
+                raise ConfigError(f"target {url!r}: unknown profile {v!r}; known: {', '.join(PROFILES)}")
+            opts["profile"] = v
+        elif k == "isolation":
+            opts["isolation"] = v
+        elif k in ("concurrency", "timeout", "dataset_timeout"):
+            try:
+                num = float(v)
+            except ValueError:
+                raise ConfigError(f"target {url!r}: {k}={v!r} is not a number") from None
+            if num <= 0:
+                raise ConfigError(f"target {url!r}: {k} must be positive")
+            key = {"concurrency": "concurrency", "timeout": "default_timeout_s", "dataset_timeout": "dataset_timeout_s"}[k]
+            opts[key] = int(num) if k == "concurrency" else num
+        else:
+            kept.append((k, v))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), "")), opts
+
+
+def target_isolation(target: str) -> str | None:
+    """How an http: target spec isolates datasets (None: not an http: target; servers the
+    suite starts get a fresh server per dataset)."""
+    from promfuzz.engines.profiles import get_profile
+
+    spec = split_target_name(target)[1]
+    if not spec.startswith("http:"):
+        return None
+    url, _ = parse_http_name(spec)
+    _, opts = http_options(url)
+    return str(opts.get("isolation") or get_profile(str(opts.get("profile", "generic"))).isolation)
+
+
+def check_isolation(targets: tuple[str, ...] | list[str], shared_target: bool) -> None:
+    """A campaign (and its shrinking) needs every target isolated between datasets:
+    a one-line :class:`ConfigError` for a target without isolation, unless shared."""
+    for t in targets:
+        if target_isolation(t) == "none" and not shared_target:
+            raise ConfigError(
+                f"target {t!r} has no isolation between datasets (profile generic): every dataset and "
+                f"shrink candidate would be judged on the union of all earlier data; give it a profile "
+                f"with isolation (?profile=victoriametrics|prometheus|mimir|cortex|thanos, or "
+                f"?isolation=delete|tenant), or pass --shared-target (one dataset, no shrinking)"
+            )
 
 
 def parse_http_name(name: str) -> tuple[str, str]:
@@ -152,13 +220,18 @@ class EngineRegistry:
     def open(self, name: str, /, **opts: Any) -> Engine:
         """Open the engine spec ``name`` (see the module docstring); ``opts`` go to its class."""
         eng: Engine
+        given_name, name = split_target_name(name)
         if name.startswith("http:"):
-            opts.setdefault("name", name)
+            opts.setdefault("name", given_name or name)
             url, loader = parse_http_name(name)
             url, write_url = split_write_url(url)
+            url, extra = http_options(url)
+            for k, v in extra.items():
+                opts.setdefault(k, v)
             if write_url and "write_url" not in opts:
                 opts["write_url"] = write_url
-            eng = HttpEngine(url, opts.pop("loader", loader), **opts)
+            explicit = "loader=" in name
+            eng = HttpEngine(url, opts.pop("loader", loader if explicit else None), **opts)
             self._engines.append(eng)
             return eng
         spec = parse_spec(name)
@@ -170,7 +243,7 @@ class EngineRegistry:
         else:
             if spec.options:
                 raise ConfigError(f"engine {name!r}: {fam.name} takes no options")
-            eng = LiveEngine(self.build_dir / fam.binary, **opts)
+            eng = _open_live(fam.name, self.build_dir, opts)
         _set_family(eng, spec)
         self._engines.append(eng)
         return eng
@@ -192,6 +265,15 @@ class EngineRegistry:
         self.close()
 
 
+def _open_live(family: str, build_dir: Path, opts: dict[str, Any]) -> Engine:
+    """A server the suite starts itself (prometheus-live, victoriametrics-live)."""
+    if family == "victoriametrics-live":
+        from promfuzz.engines.victoriametrics import VictoriaMetricsLiveEngine, find_binary
+
+        return VictoriaMetricsLiveEngine(find_binary(build_dir), **opts)
+    return LiveEngine(build_dir / FAMILIES[family].binary, **opts)
+
+
 def _set_family(eng: Engine, spec: EngineSpec) -> None:
     """Give the engine its family and effective options (what rules and reports read)."""
     try:
@@ -204,7 +286,7 @@ def _set_family(eng: Engine, spec: EngineSpec) -> None:
 def open_engine(name: str, /, *, build_dir: str | os.PathLike[str] | None = None, **opts: Any) -> Engine:
     """One engine that owns its resources (its own host process); close it when done."""
     bdir = Path(build_dir) if build_dir is not None else default_build_dir()
-    if not name.startswith("http:"):
+    if not split_target_name(name)[1].startswith("http:"):
         spec = parse_spec(name)
         fam = spec.family_def
         assert fam is not None

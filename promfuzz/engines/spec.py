@@ -123,6 +123,8 @@ FAMILIES: dict[str, Family] = {
             same_build_reference="thanos-prometheus",
         ),
         Family("prometheus-live", "prometheus-server", "prometheus", kind="live"),
+        # VictoriaMetrics single-node started by the suite (promfuzz.engines.victoriametrics).
+        Family("victoriametrics-live", "victoria-metrics", "victoriametrics", kind="live"),
     )
 }
 
