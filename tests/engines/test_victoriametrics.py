@@ -203,3 +203,15 @@ def test_missing_binary_fails_under_ci(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         vm_binary()
+
+
+@pytest.mark.live
+def test_live_carry_gives_the_values_as_stored(vm: VictoriaMetricsLiveEngine) -> None:
+    ds = Dataset.build([({"__name__": "p"}, [(0, 1.002515297352896), (15_000, 32.16746867017138)])])
+    got, notes = vm.carry(ds)
+    assert got != ds and "12 significant digits" in notes[-1]
+    assert [x.v for x in got.series[0].samples] != [1.002515297352896, 32.16746867017138]
+    pid = vm.server.pid
+    assert vm.load(got).reused and vm.server.pid == pid  # the server already holds exactly that
+    r = vm.query("p", EvalParams.instant(20_000))
+    assert r.ok and r.series[0].points[0].v == got.series[0].samples[1].v
