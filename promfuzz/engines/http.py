@@ -35,8 +35,8 @@ import json
 import math
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -53,17 +53,17 @@ from promfuzz.engines.base import (
     api_path,
     query_params,
 )
+from promfuzz.engines.profiles import ISOLATIONS, get_profile
 from promfuzz.engines.remote_write import (
     READ_HEADERS,
-    RemoteProtocolError,
     WRITE_HEADERS,
+    RemoteProtocolError,
     chunk_by_time,
     compress,
     decode_read_response,
     encode_read_request,
     encode_write_request,
 )
-from promfuzz.engines.profiles import ISOLATIONS, get_profile
 from promfuzz.errors import ConfigError, EngineError, TargetUnavailableError
 from promfuzz.model import Dataset, EvalParams, Histogram, Result, is_stale, ms_to_api_time
 

@@ -120,7 +120,8 @@ def http_options(url: str) -> tuple[str, dict[str, Any]]:
     from promfuzz.engines.profiles import PROFILES
 
     parts = urlsplit(url)
-    kept, opts = [], {}
+    kept: list[tuple[str, str]] = []
+    opts: dict[str, Any] = {}
     for k, v in parse_qsl(parts.query, keep_blank_values=True):
         if k == "profile":
             if v not in PROFILES:

@@ -48,7 +48,6 @@ import requests
 from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, LoadInfo
 from promfuzz.engines.host import describe_exit
 from promfuzz.engines.procnet import listeners, non_loopback
-from promfuzz.engines.profiles import VM_SHIFT_MS
 from promfuzz.errors import EngineError, HostNotBuiltError
 from promfuzz.model import Dataset, EvalParams, Histogram, Point, Result, ResultSeries, is_stale, stale_nan
 
@@ -117,7 +116,7 @@ VM_REL_PRECISION = 1e-11
 distance is the value sent; anything farther (1.0 stored as 0 beside 1.8e308) fails the load."""
 
 
-def _same_value(a: float, b: float) -> bool:
+def _same_value(a: Any, b: Any) -> bool:
     if is_stale(a) or is_stale(b):
         return is_stale(a) and is_stale(b)
     if math.isnan(a) or math.isnan(b):

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from promfuzz.engines.base import EngineLoadError
 from promfuzz.engines.http import ENV_BASIC, ENV_BEARER, ENV_TENANT, HttpEngine
 from promfuzz.engines.remote_write import decode_write_request
-from promfuzz.engines.base import EngineLoadError
 from promfuzz.errors import ConfigError, TargetUnavailableError
 from promfuzz.model import Dataset, EvalParams, Histogram, stale_nan
 
