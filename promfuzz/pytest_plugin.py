@@ -10,13 +10,16 @@ Options (``pytest --help`` lists them under "promfuzz"):
   --promfuzz-corpus PATH        corpus folder or .test file: every eval in it becomes a test item
                                 that checks the target against the file's expected result
   --promfuzz-examples N         Hypothesis examples per test using promfuzz strategies
+  --promfuzz-store DIR          corpus folder a failing assert_same_result case is written to
+  --promfuzz-shrink-seconds S   promfuzz shrinker budget for a failing case (default 20)
 
 Fixtures:
   promql_engines        (session) the (reference, target) engine pair, started once per
                         session (once per pytest-xdist worker)
   assert_same_result    ``assert_same_result(query, params, dataset)`` loads the dataset into
-                        both engines, runs the query and fails with a readable diff when the
-                        differential oracle finds a divergence
+                        both engines, runs the query and, when the campaign's differential
+                        oracle finds a divergence, fails with the (shrunk) case as a
+                        promqltest file, both answers and the difference
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="corpus folder or .test file; each eval becomes a test item (repeatable)")
     g.addoption("--promfuzz-examples", type=int, default=None, metavar="N",
                 help="Hypothesis max_examples for tests that use promfuzz strategies")
+    g.addoption("--promfuzz-store", default=None, metavar="DIR",
+                help="corpus folder: a case assert_same_result fails on is written there, as campaigns store findings")
+    g.addoption("--promfuzz-shrink-seconds", type=float, default=20.0, metavar="S",
+                help="promfuzz shrinker budget for a failing assert_same_result case (default 20; 0: no shrinking)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,30 +73,45 @@ def promql_engines(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
 
 
 @pytest.fixture(scope="session")
-def assert_same_result(promql_engines: tuple[Any, Any]) -> Callable[[str, EvalParams, Dataset], None]:
-    """Check one query on one dataset with the differential oracle; fail with the diff.
+def assert_same_result(
+    promql_engines: tuple[Any, Any], request: pytest.FixtureRequest
+) -> Callable[[str, EvalParams, Dataset], None]:
+    """Check one query on one dataset with the campaign's differential oracle (shipped
+    known-difference rules, operand resolver); on a divergence fail with the case as a
+    promqltest file (promfuzz-shrunk), both answers and the difference, and store it with
+    --promfuzz-store (see :mod:`promfuzz.pytest_failure`).
 
     Session-scoped (it holds no per-test state), so Hypothesis ``@given`` tests can use it."""
-    from promfuzz.model import Case
-    from promfuzz.oracles import DifferentialOracle, load_rules
+    from promfuzz.pytest_failure import FailureOptions, SameResultCheck
 
     ref, tgt = promql_engines
-    oracle = DifferentialOracle(rules=load_rules())
-
-    def check(query: str, params: EvalParams, dataset: Dataset) -> None:
-        ref.load(dataset)
-        tgt.load(dataset)
-        r = ref.query(query, params)
-        t = tgt.query(query, params)
-        # The reference still holds the dataset: it answers the operand of a topk & co
-        # whose pick differs, so a valid tie pick is told from a wrong one.
-        verdict = oracle.check(Case(dataset, query, params), r, t, operand=lambda text: ref.query(text, params))
-        if verdict.kind in ("divergence", "engine_failure"):
-            raise AssertionError(
-                f"{tgt.name} differs from {ref.name} ({verdict.kind}) for {query!r} at {params}:\n{verdict.detail}"
-            )
-
+    store = request.config.getoption("--promfuzz-store")
+    seconds = request.config.getoption("--promfuzz-shrink-seconds")
+    if seconds < 0:
+        raise pytest.UsageError(f"--promfuzz-shrink-seconds must be >= 0, got {seconds}")
+    check = SameResultCheck(ref, tgt, FailureOptions(store=Path(store) if store else None, shrink_seconds=seconds))
+    request.config.stash[_CHECK_KEY] = check
     return check
+
+
+_CHECK_KEY = pytest.StashKey[Any]()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    check = item.config.stash.get(_CHECK_KEY, None)
+    if check is not None:
+        check.test_name = item.nodeid
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing assert_same_result's case, once more without pytest's ``E`` prefixes,
+    so it pastes as it is."""
+    outcome = yield
+    exc = call.excinfo.value if call.excinfo is not None else None
+    block = getattr(exc, "promqltest", "")
+    if block:
+        outcome.get_result().sections.append(("promfuzz case (promqltest)", block))  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- corpus items

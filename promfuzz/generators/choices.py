@@ -27,6 +27,10 @@ T = TypeVar("T")
 
 _FRACTION_BITS = 24
 _FRACTION_SCALE = float(1 << _FRACTION_BITS)
+_HYPOTHESIS_FRACTION_BYTES = 2
+"""A Hypothesis fraction is 16 random bits: fine enough for every weight the generators
+use, and small (Hypothesis caps an example at 8 KiB of choices and wants the simplest
+one under 4 KiB, a ``large_base_example`` health check)."""
 
 TIE_VALUES: tuple[float, ...] = (0.0, 1.0, -1.0, 2.0, 0.5, 10.0, 100.0)
 """Values that come back often so comparisons, sorts and topk meet ties."""
@@ -209,34 +213,47 @@ class RandomChoices(Choices):
 
 
 class HypothesisChoices(Choices):
-    """Decisions drawn from a Hypothesis ``st.data()`` object (Hypothesis shrinks them).
+    """Decisions drawn from Hypothesis (Hypothesis records every decision and shrinks it).
 
-    Use inside a ``@given(st.data())`` test or a ``@st.composite`` strategy whose ``draw``
-    is passed as ``data``-like object: anything with a ``draw(strategy)`` method.
+    ``data`` is a Hypothesis ``st.data()`` object or a ``@st.composite`` strategy's
+    ``draw``: anything with a ``draw(strategy)`` method, or the draw function itself.
+
+    Every decision is one choice of an artificial :func:`hypothesis.strategies.randoms`
+    (``randint`` for ranges of at most 256 values, ``randbytes`` otherwise), for three
+    reasons that together make Hypothesis generate cases like a campaign's:
+
+    * Hypothesis's integer distribution piles up near 0 for wide ranges (``integers(0,
+      2**16 - 1)`` is mostly below 300), and 0 is every helper's simplest answer; random
+      bytes are uniform, so a fraction drawn from two bytes is uniform and weighted
+      picks follow their weights as with :class:`RandomChoices`.
+    * The choices of one random carry no span of their own, so Hypothesis's mutator
+      (which copies one span over another of the same label, five times after every
+      generated example) has nothing to copy: it would mostly copy dataset draws and
+      repeat the same query five times.
+    * Shrinking still works choice by choice: a byte string shrinks toward zero bytes, an
+      integer toward ``lo``, and 0 is the simplest answer of every helper.
     """
 
     def __init__(self, data: Any) -> None:
         from hypothesis import strategies as st
 
         self._data = data
-        self._st = st
-        self._fraction_strategy = st.integers(0, (1 << _FRACTION_BITS) - 1)
-        self._int_cache: dict[tuple[int, int], Any] = {}
+        self._rnd: Any = self._draw(st.randoms(use_true_random=False, note_method_calls=False))
 
     def integer(self, lo: int, hi: int) -> int:
         if hi <= lo:
             return lo
-        key = (lo, hi)
-        strat = self._int_cache.get(key)
-        if strat is None:
-            # Shrink toward lo (the simplest answer), whatever the sign of the range.
-            strat = self._st.integers(0, hi - lo)
-            if len(self._int_cache) < 4096:
-                self._int_cache[key] = strat
-        return lo + int(self._draw(strat))
+        span = hi - lo
+        if span < 256:
+            # Shrinks toward 0, that is toward lo (the simplest answer).
+            return lo + int(self._rnd.randint(0, span))
+        n = (span.bit_length() + 7) // 8 + 1  # one byte more than the range needs: scaling bias < 1/256
+        v = int.from_bytes(self._rnd.randbytes(n), "big")
+        return lo + ((v * (span + 1)) >> (8 * n))
 
     def fraction(self) -> float:
-        return int(self._draw(self._fraction_strategy)) / _FRACTION_SCALE
+        b = self._rnd.randbytes(_HYPOTHESIS_FRACTION_BYTES)
+        return int.from_bytes(b, "big") / float(1 << (8 * _HYPOTHESIS_FRACTION_BYTES))
 
     def _draw(self, strategy: Any) -> Any:
         draw = getattr(self._data, "draw", None)
