@@ -33,3 +33,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     report.outcome = "failed"
     report.longrepr = (f"a test marked {'/'.join(marks)} skipped under CI=true (CI builds every host and "
                        f"server first, so this is a broken set-up): {reason}")
+

@@ -5,12 +5,12 @@ a listed, non-flaky file that now passes fails too (its entry must go)."""
 
 from __future__ import annotations
 
-import os
 import tomllib
 import warnings
 from pathlib import Path
 
 import pytest
+from build_helpers import need_binary
 
 from promfuzz.corpus.runner import parse_runner_output, run_promqltest
 
@@ -19,15 +19,6 @@ CORPUS = ROOT / "corpus"
 EXCEPTIONS = CORPUS / "promqltest-runner-exceptions.toml"
 
 
-def real_binary(name: str) -> Path:
-    """The built binary; a missing one skips locally and fails under CI=true (CI builds it)."""
-    path = ROOT / ".build" / name
-    if not path.is_file():
-        msg = f"{path} is not built (run `make hosts`)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
 
 
 def _exceptions() -> dict[str, dict[str, object]]:
@@ -52,7 +43,7 @@ def test_every_corpus_file_passes_prometheus_own_runner() -> None:
     outcome varies between runs of the same file is Prometheus's answer varying (map
     order in aggregations over mixed sample types, picks among ties in the re-runs): it
     is named in a warning, not judged, because no stored expectation can be right for it."""
-    real_binary("promqltest-runner")
+    need_binary("promqltest-runner")
     files = sorted(CORPUS.rglob("*.test"))
     assert len(files) >= 100
     listed = _exceptions()
@@ -113,7 +104,7 @@ def test_runner_output_is_parsed_per_file() -> None:
 @pytest.mark.hosts
 @pytest.mark.parametrize("runner", ["promqltest-runner", "promqltest-runner-mimir", "promqltest-runner-thanos"])
 def test_the_runner_rejects_a_wrong_expectation(tmp_path: Path, runner: str) -> None:
-    real_binary(runner)
+    need_binary(runner)
     good = tmp_path / "good.test"
     good.write_text("load 1m\n  x 1 2 3\n\neval instant at 2m x\n  x 3\n")
     bad = tmp_path / "bad.test"
@@ -130,7 +121,7 @@ def test_metric_name_pattern_passes_both_configurations(tmp_path: Path) -> None:
     default server), and nothing else: a different annotation still fails."""
     from promfuzz.corpus.promqltest import annotation_regex
 
-    real_binary("promqltest-runner")
+    need_binary("promqltest-runner")
     data = "load 1m\n  up{le=\"\"} 1\n\n"
     as_run = 'PromQL warning: bucket label "le" is missing or has a malformed value of "" (1:20)'
     f = tmp_path / "a.test"
@@ -156,7 +147,7 @@ def test_a_campaign_does_not_store_a_case_the_reference_runner_rejects(tmp_path:
     from promfuzz.pipeline import StoredCase, store_finding
     from promfuzz.reports.records import Finding
 
-    real_binary("promqltest-runner")
+    need_binary("promqltest-runner")
     ds = Dataset.build([({"__name__": "x"}, [(0, 1.0), (60_000, 2.0)])])
     case = Case(ds, "x", EvalParams.instant(60_000))
     with EngineRegistry() as reg:

@@ -4,10 +4,10 @@ fails, and Prometheus's own runner rejects each. When one passes, Prometheus has
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from build_helpers import need_binary
 
 from promfuzz.corpus.replay import replay
 from promfuzz.corpus.runner import run_promqltest
@@ -17,13 +17,6 @@ FINDINGS = ROOT / "findings" / "prometheus"
 pytestmark = pytest.mark.hosts
 
 
-def _need(name: str) -> None:
-    path = ROOT / ".build" / name
-    if not path.is_file():
-        msg = f"{path} is not built (run `make hosts`)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
 
 
 def _files() -> list[Path]:
@@ -36,8 +29,8 @@ def test_there_are_reference_findings() -> None:
 
 @pytest.mark.parametrize("path", _files(), ids=lambda p: p.parent.name)
 def test_prometheus_still_disagrees_with_itself(path: Path) -> None:
-    _need("prometheus-host")
-    _need("promqltest-runner")
+    need_binary("prometheus-host")
+    need_binary("promqltest-runner")
     plain = replay([path], "prometheus", range_check=False, at_variants=False)
     assert plain.ok, "the stored instant answer is Prometheus's: it must pass without the re-runs"
     rerun = replay([path], "prometheus")
