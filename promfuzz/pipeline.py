@@ -478,6 +478,21 @@ PASTEABLE_CHECK_MAX_BYTES = 200_000
 check: promqltest expands their sparse histograms into gigabytes, and nobody pastes them."""
 
 
+PASTEABLE_CHECK_MAX_STEPS = 200_000
+"""...and so are cases whose load block promqltest expands into more points than this (a
+short text with a 1 ms load interval over an hour is millions of samples in the runner)."""
+
+
+def _load_steps(case: Case) -> int:
+    from promfuzz.corpus.promqltest import choose_interval, promqltest_dataset
+
+    ds = promqltest_dataset(case.dataset)
+    if not ds.series:
+        return 0
+    step = max(1, choose_interval(ds))
+    return sum((s.samples[-1].t - s.samples[0].t) // step + 1 for s in ds.series if s.samples)
+
+
 def store_finding(store: CorpusStore, stored: StoredCase, f: Finding, cfg: CampaignConfig,
                   versions: Mapping[str, Mapping[str, str]]) -> str | None:
     """Write a finding's shrunk case to the corpus; returns the .test path.
@@ -494,7 +509,7 @@ def store_finding(store: CorpusStore, stored: StoredCase, f: Finding, cfg: Campa
             text = write_case(stored.case, stored.expected)
         except ValueError:
             text = None  # the store writes such a case without an expectation (nothing to check)
-        if text is not None and len(text) <= PASTEABLE_CHECK_MAX_BYTES:
+        if text is not None and len(text) <= PASTEABLE_CHECK_MAX_BYTES and _load_steps(stored.case) <= PASTEABLE_CHECK_MAX_STEPS:
             why = check_pasteable(text, f.reference)
             if why is not None:
                 raise ValueError(why)
