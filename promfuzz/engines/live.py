@@ -55,6 +55,7 @@ import requests
 from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, EngineLoadError, LoadInfo
 from promfuzz.engines.host import describe_exit
 from promfuzz.engines.http import HttpEngine
+from promfuzz.engines.procnet import stop_by_pid
 from promfuzz.errors import EngineError, HostNotBuiltError
 from promfuzz.model import Dataset, EvalParams, Result
 
@@ -93,6 +94,7 @@ def server_args(config: Path, data: Path, extra: Sequence[str] = ()) -> list[str
         "--log.level=info",
         *extra,
     ]
+
 
 
 class LiveServer:
@@ -184,16 +186,7 @@ class LiveServer:
 
     def stop(self, wait_s: float = 10.0) -> None:
         """SIGTERM by PID, wait, then SIGKILL; remove the old data dir."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=wait_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_by_pid(self._proc, wait_s)
         self._proc = None
         self.addr = None
         if self._log is not None:

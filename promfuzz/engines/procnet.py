@@ -9,8 +9,11 @@ local address and state. Nothing is started, nothing is guessed.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
+import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +89,17 @@ def listeners(pid: int) -> list[Listener]:
 
 def non_loopback(pid: int) -> list[Listener]:
     return [x for x in listeners(pid) if not x.loopback]
+
+
+def stop_by_pid(proc: subprocess.Popen[bytes] | None, wait_s: float = 10.0) -> None:
+    """SIGTERM a server we started, by its PID; SIGKILL it if it is not gone in ``wait_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)

@@ -35,7 +35,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -47,7 +46,7 @@ import requests
 
 from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, LoadInfo
 from promfuzz.engines.host import describe_exit
-from promfuzz.engines.procnet import listeners, non_loopback
+from promfuzz.engines.procnet import listeners, non_loopback, stop_by_pid
 from promfuzz.errors import EngineError, HostNotBuiltError
 from promfuzz.model import Dataset, EvalParams, Histogram, Point, Result, ResultSeries, is_stale, stale_nan
 
@@ -342,16 +341,7 @@ class VMServer:
         raise EngineError(f"VictoriaMetrics not ready within {self.start_timeout_s:g}s:\n{tail}")
 
     def stop(self, wait_s: float = 10.0) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=wait_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_by_pid(self._proc, wait_s)
         self._proc = None
         self.addr = None
         if self._log is not None:
