@@ -17,7 +17,7 @@ import time
 
 
 def _worker(args: tuple[str, int, int, int]) -> tuple[int, float, float, int]:
-    from promfuzz.campaign import dataset_seed
+    from promfuzz.plan import dataset_seed
     from promfuzz.engines.profiles import carried
     from promfuzz.engines.registry import open_engine
     from promfuzz.pipeline import generate_dataset_cases

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from promfuzz.campaign import DEFAULT_QUERIES_PER_DATASET
+from promfuzz.plan import DEFAULT_QUERIES_PER_DATASET
 from promfuzz.errors import PromfuzzError
 
 EPILOG = """\

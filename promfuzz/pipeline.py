@@ -38,9 +38,9 @@ from promfuzz.oracles.verdict import Verdict
 from promfuzz.reports.records import Finding, ResultView, RunStats, SeriesView
 
 if TYPE_CHECKING:
-    from promfuzz.campaign import CampaignConfig
     from promfuzz.corpus.store import CorpusStore
     from promfuzz.engines.base import Engine
+    from promfuzz.plan import CampaignConfig
 
 Event = tuple[Any, ...]
 
@@ -223,7 +223,7 @@ class Pipeline:
 
     # ---------------------------------------------------------------- the loop
     def run_worker(self, worker: int, skip: frozenset[int], should_stop: Callable[[], bool]) -> Iterator[Event]:
-        from promfuzz.campaign import dataset_seed, plan_cases, shard_indices
+        from promfuzz.plan import dataset_seed, plan_cases, shard_indices
 
         yield ("versions", self.versions)
         n_ds, last_q = plan_cases(self.cfg)

@@ -4,7 +4,7 @@ A fault-detection benchmark for the differential oracle (issue #12, item 4). It 
 numbers and never passes or fails.
 
 1. **Real pairs.** Datasets and queries are generated exactly as a campaign generates them
-   (dataset ``d`` of run seed ``s`` is :func:`promfuzz.campaign.dataset_seed` ``(s, d)``,
+   (dataset ``d`` of run seed ``s`` is :func:`promfuzz.plan.dataset_seed` ``(s, d)``,
    its queries from :func:`promfuzz.pipeline.generate_dataset_cases`), loaded into the
    reference and the target engine (real hosts, :func:`promfuzz.engines.registry.open_engine`)
    and asked of both. A pair is kept when the real oracle -- :class:`DifferentialOracle`
@@ -334,7 +334,7 @@ def run_oracle_bench(
 ) -> OracleBenchReport:
     """Run the benchmark (see the module doc). ``engine_factory(name)`` opens an engine
     (default: the registry's real hosts); ``oracle`` replaces the pipeline's oracle."""
-    from promfuzz.campaign import dataset_seed
+    from promfuzz.plan import dataset_seed
     from promfuzz.engines.registry import open_engine
     from promfuzz.oracles import DifferentialOracle, load_rules
     from promfuzz.pipeline import engine_versions_for_rules, generate_dataset_cases
@@ -507,7 +507,7 @@ def format_report(r: OracleBenchReport) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from promfuzz.campaign import DEFAULT_QUERIES_PER_DATASET
+    from promfuzz.plan import DEFAULT_QUERIES_PER_DATASET
 
     p = argparse.ArgumentParser(
         prog="promfuzz bench oracle",
