@@ -52,6 +52,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -180,7 +181,8 @@ class KnownDifference:
             if error_from_skipped_operand(f, ref_msg) != self.skipped_operand_error:
                 return False
         if self.skipped_operand_annotations is not None:
-            if bool(skipped_operands(f, "data")) != self.skipped_operand_annotations:
+            skipped = bool(skipped_operands(f, "data")) and not skipped_annotations_emitted(comparison)
+            if skipped != self.skipped_operand_annotations:
                 return False
         if self.duplicate_group_unmatched is not None:
             if unmatched_duplicate_group(f, ref_msg) != self.duplicate_group_unmatched:
@@ -198,6 +200,9 @@ class KnownDifference:
         labels must be on a series of a histogram operand (labels without __name__)."""
         if not self.explains(d):
             return False
+        if self.skipped_operand_annotations and d.category == "annotations" and d.detail.endswith("_missing"):
+            if f is None or not annotation_from_skipped_operand(f, d.ref):
+                return False
         if self.histogram_operand and d.labels is not None:
             if f is None:
                 return False
@@ -504,15 +509,16 @@ _SET_OPS = frozenset(("and", "or", "unless"))
 class _Facts:
     """The parsed query and the dataset's label sets, computed once per case."""
 
-    __slots__ = ("case", "tree", "series", "hist_series", "_cache")
+    __slots__ = ("case", "tree", "spans", "series", "hist_series", "_cache")
 
     def __init__(self, case: Any) -> None:
         from promfuzz.model import Histogram
-        from promfuzz.promql import parse
+        from promfuzz.promql.parser import parse_spans
 
         self.case = case
+        self.spans: dict[tuple[int, ...], tuple[int, int]] = {}
         try:
-            self.tree: Any = parse(case.query)
+            self.tree: Any = parse_spans(case.query, spans=self.spans)[0]
         except Exception:  # noqa: BLE001 - an unparsable query decides nothing
             self.tree = None
         self.series = [dict(s.labels) for s in case.dataset.series]
@@ -752,6 +758,73 @@ def skipped_operands(f: _Facts, mode: str) -> list[Any]:
             out.extend((node.lhs, node.rhs))
     f._cache[key] = out
     return out
+
+
+_ANNOTATION_POS_RE = re.compile(r"\((\d+):(\d+)\)\s*$")
+_QUOTED_RE = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NUMBER_RE = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+|Inf|NaN)(?![\w.])")
+
+
+def annotation_template(text: str) -> str:
+    """What an annotation says with its particulars taken out (position, quoted metric
+    names and label values, numbers): the kind of annotation one operator raises."""
+    return _NUMBER_RE.sub("#", _QUOTED_RE.sub('"…"', _ANNOTATION_POS_RE.sub("", text))).strip()
+
+
+def skipped_annotations_emitted(comparison: Comparison) -> bool:
+    """Did the target raise a kind of annotation that it is said to have skipped?
+
+    When MQE skips a binary operation's sides it reads none of their samples, so it
+    raises none of the annotations those samples raise: a kind of annotation (see
+    :func:`annotation_template`) that the target reports while missing another of the
+    same kind means the sides were evaluated, and the missing one is a real loss (issue
+    #12: dropping one annotation of several was absorbed)."""
+    ref, tgt = comparison.ref, comparison.tgt
+    if ref is None or tgt is None:
+        return False
+    for kind in ("warnings", "infos"):
+        have = Counter(getattr(tgt, kind))
+        missing = Counter(getattr(ref, kind)) - have
+        if not missing:
+            continue
+        kinds = {annotation_template(a) for a in have}
+        if any(annotation_template(a) in kinds for a in missing):
+            return True
+    return False
+
+
+def _offset_of(query: str, line: int, col: int) -> int | None:
+    """The character offset of Prometheus's ``line:col`` (col counts bytes from 1)."""
+    lines = query.split("\n")
+    if not 1 <= line <= len(lines):
+        return None
+    raw = lines[line - 1].encode()
+    if not 1 <= col <= len(raw) + 1:
+        return None
+    before = sum(len(x) + 1 for x in lines[: line - 1])
+    return before + len(raw[: col - 1].decode(errors="ignore"))
+
+
+def annotation_from_skipped_operand(f: _Facts, text: str) -> bool:
+    """Is ``text`` (the reference's annotation) raised inside a side of the binary
+    operation MQE skips? Decided by its position, the start of the node that raised it
+    (Prometheus's ``PositionRange``): it must fall within a skipped side's text. An
+    annotation without a position cannot be placed, so it is not."""
+    m = _ANNOTATION_POS_RE.search(text)
+    if m is None or f.tree is None:
+        return False
+    at = _offset_of(f.case.query, int(m.group(1)), int(m.group(2)))
+    if at is None:
+        return False
+    from promfuzz.promql.ast import positions
+
+    ids = {id(n) for n in skipped_operands(f, "data")}
+    for pos, node in positions(f.tree):
+        if id(node) in ids:
+            span = f.spans.get(pos)
+            if span is not None and span[0] <= at < max(span[1], span[0] + 1):
+                return True
+    return False
 
 
 def _subtree(node: Any) -> list[Any]:

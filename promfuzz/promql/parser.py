@@ -1704,6 +1704,17 @@ def parse(query: str, *, unquoted_utf8_names: bool = False) -> Expr:
     ``EnableUnquotedUTF8Names`` (Unicode letters and dots in unquoted names), as
     promqltest's own parser does.
     """
+    return parse_spans(query, unquoted_utf8_names=unquoted_utf8_names, spans=None)[0]
+
+
+def parse_spans(
+    query: str, *, unquoted_utf8_names: bool = False, spans: dict[tuple[int, ...], tuple[int, int]] | None = None
+) -> tuple[Expr, dict[tuple[int, ...], tuple[int, int]]]:
+    """:func:`parse`, and where each node is in the text: ``{position: (start, end)}``,
+    positions as :func:`promfuzz.promql.ast.positions` gives them (child indices from the
+    root), offsets in characters of ``query`` (end exclusive), as Prometheus's
+    ``PositionRange`` spans them (an annotation's ``(line:col)`` is its node's start).
+    Nodes the parser does not place are absent. Pass ``spans={}`` to get them filled."""
     toks = tokenize(query, unquoted_utf8_names)
     p = _Parser(query, toks, unquoted_utf8_names)
     p.fix = {}
@@ -1714,9 +1725,17 @@ def parse(query: str, *, unquoted_utf8_names: bool = False) -> Expr:
         raise _error(query, f.msg, f.start, f.end) from None
     except RecursionError:
         raise _error(query, "expression nested too deeply", 0, 0) from None
+    if spans is not None:
+        from promfuzz.promql.ast import positions
+
+        # before the fixes rebuild nodes: they change matchings, never the tree's shape
+        for at, node in positions(e):
+            where = p.pos.get(id(node))
+            if where is not None:
+                spans[at] = where
     if p.fix:
         e = _apply_fixes(e, p.fix)
-    return e
+    return e, spans if spans is not None else {}
 
 
 def _error(query: str, msg: str, start: int, end: int) -> PromQLSyntaxError:

@@ -93,6 +93,29 @@ def test_8_the_documented_case_stays_expected() -> None:
     assert (kind, rules) == ("expected", ("mqe-binop-no-series-annotations",))
 
 
+def test_8_dropping_one_of_several_annotations_of_a_kind_is_a_divergence() -> None:
+    """bench oracle's annotations_drop: with both sides skipped MQE reads no samples, so
+    it raises none of their annotations; keeping one "might not be a counter" while
+    losing another means the sides were evaluated, and the loss is real."""
+    load = FOO + '  bar{a="1"} 1 2 3 4\n'
+    q = "(rate(foo[1m]) + rate(bar[1m])) * no_such"
+    foo_info = INFO.replace("(1:6)", "(1:7)")
+    bar_info = INFO.replace('"foo" (1:6)', '"bar" (1:23)')
+    ref = vec(T, engine="prometheus", infos=[foo_info, bar_info])
+    assert judge(load, q, ref, vec(T, engine="mqe", infos=[foo_info]))[0] == "divergence"
+    assert judge(load, q, ref, vec(T, engine="mqe", infos=[bar_info]))[0] == "divergence"
+    # ... while losing both is the documented skip
+    assert judge(load, q, ref, vec(T, engine="mqe")) == ("expected", ("mqe-binop-no-series-annotations",))
+
+
+def test_8_a_missing_annotation_must_come_from_a_skipped_side() -> None:
+    """The annotation's position places it: outside the skipped sides' text (or without a
+    position, so it cannot be placed) its loss is not explained."""
+    for info in (INFO.replace("(1:6)", "(1:40)"), INFO.replace(" (1:6)", ""), INFO.replace("(1:6)", "(2:1)")):
+        ref = vec(T, engine="prometheus", infos=[info])
+        assert judge(FOO, "rate(foo[1m]) * no_such", ref, vec(T, engine="mqe"))[0] == "divergence", info
+
+
 # --- 9: errors of an unevaluated side -------------------------------------------------------
 
 X = 'load 30s\n  x{a="1"} 1 2 3\n  y{a="1"} 1 2 3\n'

@@ -203,3 +203,23 @@ def test_unquoted_utf8_names_only_with_the_option() -> None:
     t = parse('http.server.requests{service.name="a"}', unquoted_utf8_names=True)
     assert t == VectorSelector("http.server.requests", (LabelMatcher("service.name", "=", "a"),))
     assert to_text(t, unquoted_utf8_names=True) == 'http.server.requests{service.name="a"}'
+
+
+def test_parse_spans_place_every_node_where_prometheus_does() -> None:
+    """An annotation's (line:col) is the start of the node that raised it: the known
+    rules place annotations by these spans, so each must cover exactly its node's text."""
+    from promfuzz.promql import ast as A
+    from promfuzz.promql.parser import parse_spans
+
+    q = 'sum(rate(foo[1m])) / on (a) histogram_quantile(0.9, bar{x="é"} offset 1m)\n  or -baz'
+    tree, spans = parse_spans(q, spans={})
+    texts = {type(n).__name__ + str(at): q[spans[at][0]:spans[at][1]] for at, n in A.positions(tree) if at in spans}
+    assert texts["BinaryExpr()"] == q
+    assert texts["AggregateExpr(0, 0)"] == "sum(rate(foo[1m]))"
+    assert texts["MatrixSelector(0, 0, 0, 0)"] == "foo[1m]"
+    assert texts["Call(0, 1)"] == 'histogram_quantile(0.9, bar{x="é"} offset 1m)'
+    assert texts["VectorSelector(0, 1, 1)"] == 'bar{x="é"} offset 1m'
+    assert texts["UnaryExpr(1,)"] == "-baz"
+    # the same tree as parse() gives, and parse() stays the same function
+    assert tree == parse(q)
+    assert parse_spans(q)[1] == {}
