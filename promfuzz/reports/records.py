@@ -61,6 +61,12 @@ class Finding:
     rule: str | None = None  # id of the known-difference rule, for `expected`
     panic: str | None = None  # the normalized panic message when an engine panicked
     chart_svg: str | None = None  # range queries: drawn once, by the first report written after the finding
+    # The root cause this finding belongs to (promfuzz/bugs/grouping.py): a ledger bug's id,
+    # or ``new-<hash>`` of the grouping key when no ledger bug matches; None when not
+    # grouped (expected differences, unsupported queries, reports written before grouping).
+    bug_id: str | None = None
+    bug_title: str | None = None  # English, no placeholders or dict reprs
+    bug_status: str | None = None  # new | open | reported | fixed-regression | wontfix | documented
 
     def to_json_obj(self) -> dict[str, Any]:
         return asdict(self)

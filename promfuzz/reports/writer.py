@@ -79,12 +79,37 @@ def rules_summary(findings: Sequence[Finding]) -> dict[str, dict[str, Any]]:
     return dict(sorted(out.items(), key=lambda kv: (-kv[1]["hits"], kv[0])))
 
 
+BUG_STATUS_ORDER = ("new", "fixed-regression", "open", "reported", "wontfix", "documented")
+
+
+def bugs_summary(findings: Sequence[Finding]) -> list[dict[str, Any]]:
+    """summary.json's ``bugs``: the findings grouped by ``bug_id`` (set by the campaign from
+    promfuzz/bugs/grouping.py), one entry per bug: ``{id, title, status, engines, category,
+    findings: [finding keys], cases: [case files], hits}``. New bugs first, then regressions
+    of fixed ones, then the rest by status; most hits first within a status."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in sorted(findings, key=lambda f: (-f.occurrences, f.signature)):
+        if not f.bug_id:
+            continue
+        b = out.setdefault(f.bug_id, {"id": f.bug_id, "title": f.bug_title or f.title, "status": f.bug_status or "new",
+                                      "engines": [], "category": f.category, "findings": [], "cases": [], "hits": 0})
+        if f.target not in b["engines"]:
+            b["engines"].append(f.target)
+        b["findings"].append(f.signature)
+        if f.case_file and f.case_file not in b["cases"]:
+            b["cases"].append(f.case_file)
+        b["hits"] += f.occurrences
+    rank = {s: i for i, s in enumerate(BUG_STATUS_ORDER)}
+    return sorted(out.values(), key=lambda b: (rank.get(b["status"], len(rank)), -b["hits"], b["id"]))
+
+
 def _ordered_summary(summary: Mapping[str, Any], findings: Sequence[Finding]) -> dict[str, Any]:
     """summary.json as written: ``panics`` (recomputed from the findings, so a rebuilt
     report has it too) at the top after ``schema``, then the rest by key."""
     d = dict(summary)
     d["panics"] = panics(findings)
     d["rules"] = rules_summary(findings)
+    d["bugs"] = bugs_summary(findings)
     head = {k: d.pop(k) for k in ("schema", "panics") if k in d}
     return {**head, **dict(sorted(d.items()))}
 
@@ -206,9 +231,11 @@ def summary_dict(*, run_id: str, seed: int, budget: Mapping[str, Any], stats: Ru
         "distinct_findings_by_verdict": dict(sorted(Counter(f.verdict for f in findings).items())),
         "panics": panics(findings),
         "rules": rules_summary(findings),
+        "bugs": bugs_summary(findings),
         "signatures": [
             {"key": f.signature, "verdict": f.verdict, "title": f.title, "occurrences": f.occurrences,
-             "target": f.target, "query": f.query, "case_file": f.case_file, "rule": f.rule, "panic": f.panic}
+             "target": f.target, "query": f.query, "case_file": f.case_file, "rule": f.rule, "panic": f.panic,
+             "bug_id": f.bug_id}
             for f in report_order(findings)
         ],
         "wall_seconds": round(stats.wall_seconds, 3),
