@@ -106,6 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60)")
     p.add_argument("--out", default=None, type=Path, help="write the shrunk case here (default: stdout)")
 
+    p = sub.add_parser(
+        "explain",
+        help="attribute one case: replay it on the same-build reference, upstream Prometheus, the target "
+             "with each option toggled, and other built revisions; a table and a one-line conclusion",
+    )
+    p.add_argument("case", type=Path, help="a .test file with one eval (e.g. a corpus case)")
+    p.add_argument("--engine", required=True, help="the engine spec under test (e.g. mqe, mqe[passes=all], thanos)")
+    p.add_argument("--reference", default="auto", metavar="ENGINE",
+                   help="reference engine spec, or auto: the Prometheus engine of the target's own build (default)")
+    p.add_argument("--seconds", type=float, default=None, help="time bound (default: none)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     p = sub.add_parser("bugs", help="the bug ledger (corpus/bugs/*.toml): list, show, write an upstream report")
     p.add_argument("--corpus", default="corpus", type=Path, help="corpus folder (default: corpus/)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -255,6 +267,15 @@ def _cmd_shrink(args: argparse.Namespace) -> int:
         args.out.write_text(text, encoding="utf-8")
     else:
         print(text, end="")
+    return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from promfuzz.explain import explain_file, format_json
+
+    ref = None if args.reference == "auto" else args.reference
+    ex = explain_file(args.case, args.engine, reference=ref, seconds=args.seconds)
+    print(format_json(ex) if args.json else ex.format_table(), end="")
     return 0
 
 
