@@ -1,0 +1,239 @@
+"""promfuzz explain: the variants it replays, the conclusion it draws, the CLI, and two
+real corpus shapes on the real hosts (a pass that is off by default, one that is on)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from promfuzz.engines.spec import MQE_PASS_DEFAULTS, parse_spec
+from promfuzz.explain import Explainer, option_variants, short_answer, upstream_spec
+from promfuzz.model import Case, Dataset, EvalParams, Point, Result, ResultSeries, make_labels
+from build_helpers import need_binary
+
+CASE = Case(Dataset(()), "a + b", EvalParams.instant(0))
+
+
+def vector(engine: str, value: float, labels: dict[str, str] | None = None) -> Result:
+    return Result(engine, "ok", "vector", (ResultSeries(make_labels(labels or {}), (Point(0, value),)),))
+
+
+class FakeEngine:
+    """Answers by its spec: ``answer(spec) -> float``."""
+
+    def __init__(self, name: str, answer: Callable[[Any], float]) -> None:
+        self.name = name
+        self.spec = parse_spec(name)
+        self.answer = answer
+        self.loads = 0
+        self.closed = False
+
+    def load(self, ds: Dataset) -> None:
+        self.loads += 1
+
+    def query(self, text: str, params: EvalParams, timeout_s: float | None = None) -> Result:
+        return vector(self.name, self.answer(self.spec))
+
+    def versions(self) -> dict[str, str]:
+        return {"github.com/prometheus/prometheus": "v0.316.0"} if self.spec.family == "prometheus" else {}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def fake_explainer(answer: Callable[[Any], float]) -> tuple[Explainer, dict[str, FakeEngine]]:
+    opened: dict[str, FakeEngine] = {}
+
+    def opener(name: str) -> FakeEngine:
+        opened[name] = FakeEngine(name, answer)
+        return opened[name]
+
+    return Explainer(opener=opener), opened
+
+
+def pass_on(name: str) -> Callable[[Any], float]:
+    return lambda spec: 1.0 if spec.family == "mqe" and dict(spec.passes)[name] else 0.0
+
+
+# ------------------------------------------------------------------------ variants
+
+
+def test_mqe_variants_flip_every_pass_once_then_all_off_and_all_on() -> None:
+    vs = option_variants("mqe")
+    toggles = [v for v in vs if v.role == "toggle"]
+    assert len(toggles) == len(MQE_PASS_DEFAULTS)
+    for v in toggles:  # each flips exactly its pass (CSE also takes its dependents along)
+        name = v.toggle[1:]
+        state, base = dict(parse_spec(v.spec).passes), MQE_PASS_DEFAULTS
+        assert state[name] != base[name]
+        changed = {p for p in base if state[p] != base[p]}
+        if name == "common_subexpression_elimination":
+            assert changed == {"common_subexpression_elimination", "multi_aggregation"}
+        elif name == "subset_selector_elimination":
+            assert changed == {name}  # CSE is on by default already
+        else:
+            assert changed == {name}
+    assert [v.spec for v in vs if v.role != "toggle"] == ["mqe[passes=none]", "mqe[passes=all]"]
+    assert "mqe" not in [v.spec for v in vs]
+    # Every variant is a valid spec (the planner's CSE constraint holds).
+    for v in option_variants("mqe[passes=none,lookback=30s]"):
+        assert "lookback=30s" in v.spec
+        parse_spec(v.spec)
+
+
+def test_thanos_variants_are_the_other_optimizer_levels_and_prometheus_has_none() -> None:
+    assert [v.spec for v in option_variants("thanos")] == ["thanos[optimizers=none]", "thanos[optimizers=all]"]
+    assert [v.spec for v in option_variants("thanos[optimizers=all]")] == ["thanos[optimizers=none]", "thanos"]
+    assert option_variants("prometheus") == []
+
+
+def test_upstream_carries_the_semantics_options_only() -> None:
+    assert upstream_spec("mqe[passes=all,lookback=30s]") == "prometheus[lookback=30s]"
+    assert upstream_spec("thanos[optimizers=none]") == "prometheus"
+
+
+def test_short_answer() -> None:
+    assert short_answer(vector("e", 2.5, {"a": "1"})) == 'vector 1: {a="1"} 2.5'
+    err = Result.failure("e", "error", "execution", "boom\n  at line 2")
+    assert short_answer(err) == "error(execution): boom at line 2"
+    assert len(short_answer(vector("e", 1.0, {"x": "y" * 200}), limit=40)) == 40
+
+
+# ---------------------------------------------------------------------- conclusions
+
+
+def test_a_pass_off_by_default_that_makes_it_diverge_is_named() -> None:
+    ex, opened = fake_explainer(pass_on("narrow_binary_selectors"))
+    with ex:
+        e = ex.explain(CASE, "mqe")
+    assert e.conclusion == "diverges only with narrow_binary_selectors on (off by default)"
+    assert e.attributed == ["+narrow_binary_selectors"]
+    assert e.label == "engine"
+    assert e.row("target").vs_reference == "match"  # type: ignore[union-attr]
+    assert {r.engine for r in e.rows if r.differs} == {"mqe[+narrow_binary_selectors]", "mqe[passes=all]"}
+    assert all(f.closed for f in opened.values())  # the explainer closes what it opened
+
+
+def test_a_default_pass_whose_removal_cures_it_is_named() -> None:
+    ex, _ = fake_explainer(pass_on("prune_toggles"))
+    e = ex.explain(CASE, "mqe")
+    assert e.conclusion == "diverges only with prune_toggles on (on by default)"
+    assert e.attributed == ["+prune_toggles"]
+    assert e.label == "engine"
+
+
+def test_no_single_pass_but_all_off_cures_it() -> None:
+    ex, _ = fake_explainer(lambda s: 1.0 if s.family == "mqe" and any(on for _, on in s.passes) else 0.0)
+    e = ex.explain(CASE, "mqe")
+    assert e.conclusion.startswith("diverges only with optimizations on (passes=none agrees")
+    assert e.label == "engine"
+
+
+def test_engine_fork_lag_and_both() -> None:
+    # engine: the target alone differs, every pass configuration.
+    ex, _ = fake_explainer(lambda s: 1.0 if s.family == "mqe" else 0.0)
+    e = ex.explain(CASE, "mqe")
+    assert (e.label, e.conclusion) == ("engine", "engine: same-build reference agrees with upstream prometheus "
+                                                 "v0.316.0, mqe differs")
+    # fork lag: the fork's engine and the target agree, upstream differs.
+    ex, _ = fake_explainer(lambda s: 0.0 if s.family == "prometheus" else 1.0)
+    e = ex.explain(CASE, "mqe")
+    assert (e.label, e.conclusion) == ("fork-lag", "fork lag: mimir-prometheus differs from prometheus v0.316.0 too")
+    # both: all three differ.
+    ex, _ = fake_explainer(lambda s: {"prometheus": 0.0, "thanos-prometheus": 1.0}.get(s.family, 2.0))
+    e = ex.explain(CASE, "thanos")
+    assert e.label == "both"
+    assert e.conclusion.startswith("both: thanos differs from thanos-prometheus, which differs from prometheus")
+    # none.
+    ex, _ = fake_explainer(lambda s: 0.0)
+    e = ex.explain(CASE, "thanos", variants=False)
+    assert (e.label, [r.role for r in e.rows]) == ("none", ["reference", "upstream", "target"])
+    assert e.conclusion.startswith("no divergence")
+
+
+def test_thanos_optimizer_attribution() -> None:
+    ex, _ = fake_explainer(lambda s: 1.0 if s.family == "thanos" and dict(s.options).get("optimizers") == "all" else 0.0)
+    e = ex.explain(CASE, "thanos")
+    assert e.conclusion == "diverges only with optimizers=all"
+    assert e.attributed == ["optimizers=all"]
+
+
+def test_given_engines_are_reused_and_not_closed() -> None:
+    ref = FakeEngine("mimir-prometheus", lambda s: 0.0)
+    ex, opened = fake_explainer(lambda s: 0.0)
+    with ex:
+        ex.explain(CASE, "mqe", variants=False)
+        ex._given["mimir-prometheus"] = ref  # as a campaign worker passes its own
+        ex.explain(CASE, "mqe", variants=False)
+    assert ref.loads == 1 and not ref.closed
+    assert opened["mimir-prometheus"].loads == 1  # the second explanation did not use it
+
+
+def test_time_bound_skips_the_rest() -> None:
+    ex, _ = fake_explainer(lambda s: 0.0)
+    e = ex.explain(CASE, "mqe", seconds=0.0)
+    assert [r.role for r in e.rows] == ["reference", "upstream", "target"]
+    assert len(e.skipped) == len(option_variants("mqe"))
+
+
+def test_http_targets_are_refused() -> None:
+    from promfuzz.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="explain"):
+        Explainer(opener=lambda n: None).explain(CASE, "http:http://127.0.0.1:1")
+
+
+# ---------------------------------------------------------------- real hosts, CLI
+
+NARROW = """load 1m
+  foo_count{instance="x y"} 0.0
+  request_duration_seconds_total 0.0
+
+eval instant at 0s quantile by (instance) (0, foo_count) unless ignoring (instance) request_duration_seconds_total
+"""
+
+PRUNE = """load 1m
+  foo 0.0
+
+eval instant at 13s timestamp(foo and on () vector(1) == 1)
+  {} 13.0
+"""
+
+
+@pytest.mark.hosts
+def test_cli_on_the_real_mimir_host(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    need_binary("mimir-host")
+    need_binary("prometheus-host")
+    from promfuzz.cli import main
+
+    (tmp_path / "narrow.test").write_text(NARROW)
+    (tmp_path / "prune.test").write_text(PRUNE)
+    assert main(["explain", str(tmp_path / "narrow.test"), "--engine", "mqe"]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1] == (
+        "conclusion [engine]: diverges only with narrow_binary_selectors on (off by default)")
+    assert main(["explain", str(tmp_path / "prune.test"), "--engine", "mqe", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["conclusion"] == "diverges only with prune_toggles on (on by default)"
+    assert d["label"] == "engine" and d["upstream_version"] == "v0.316.0"
+    rows = {r["engine"]: r for r in d["rows"]}
+    assert rows["mqe"]["vs_reference"] == "divergence"
+    assert rows["mqe[-prune_toggles]"]["vs_reference"] == "match"
+    assert rows["mimir-prometheus"]["vs_upstream"] == "match"
+
+
+@pytest.mark.hosts
+def test_cli_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from promfuzz.cli import main
+
+    (tmp_path / "c.test").write_text(PRUNE)
+    assert main(["explain", str(tmp_path / "c.test"), "--engine", "mqe[+nope]"]) == 2
+    assert "unknown MQE pass 'nope'" in capsys.readouterr().err
+    two = PRUNE + "\neval instant at 0s foo\n  foo 0\n"
+    (tmp_path / "two.test").write_text(two)
+    assert main(["explain", str(tmp_path / "two.test"), "--engine", "mqe"]) == 2
+    assert "exactly one eval" in capsys.readouterr().err
