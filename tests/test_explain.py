@@ -237,3 +237,12 @@ def test_cli_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     (tmp_path / "two.test").write_text(two)
     assert main(["explain", str(tmp_path / "two.test"), "--engine", "mqe"]) == 2
     assert "exactly one eval" in capsys.readouterr().err
+
+
+def test_no_upstream_row_when_the_reference_is_upstream() -> None:
+    ex, _ = fake_explainer(lambda s: 0.0)
+    e = ex.explain(CASE, "prometheus")
+    assert [r.role for r in e.rows] == ["reference", "target"] and e.upstream is None
+    ex, _ = fake_explainer(lambda s: 1.0 if s.family == "prometheus-live" else 0.0)
+    e = ex.explain(CASE, "prometheus-live", variants=False)
+    assert (e.label, e.conclusion) == ("engine", "engine: prometheus-live differs from prometheus (no upstream to compare with)")
