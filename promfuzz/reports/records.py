@@ -67,6 +67,10 @@ class Finding:
     bug_id: str | None = None
     bug_title: str | None = None  # English, no placeholders or dict reprs
     bug_status: str | None = None  # new | open | reported | fixed-regression | wontfix | documented
+    # promfuzz explain's attribution of the shrunk case (promfuzz/explain.py,
+    # Explanation.to_json_obj: rows, label engine|fork-lag|both|none, attributed, conclusion);
+    # None when not explained (--no-explain, performance findings, older reports).
+    explain: dict[str, Any] | None = None
 
     def to_json_obj(self) -> dict[str, Any]:
         return asdict(self)
