@@ -3,9 +3,7 @@
 package main
 
 import (
-	"flag"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -22,30 +20,6 @@ const (
 	OptPassPrefix = "pass."
 )
 
-// pass is one MQE optimization pass that Mimir's configuration can switch, by the name
-// promfuzz gives it (Mimir's flag without "querier.mimir-query-engine.enable-", with
-// underscores), and where its switch lives in streamingpromql.EngineOpts.
-type pass struct {
-	name string
-	flag string
-	on   func(*streamingpromql.EngineOpts) *bool
-}
-
-// passes lists every switchable pass in the order streamingpromql.NewQueryPlanner
-// registers them. Passes the planner always runs (InsertOmittedTargetInfoSelector,
-// CollapseConstants, SortLabelsAndMatchers, SkipHistogramDecoding) have no switch.
-var passes = []pass{
-	{"prune_toggles", "enable-prune-toggles", func(o *streamingpromql.EngineOpts) *bool { return &o.EnablePruneToggles }},
-	{"reduce_matchers", "enable-reduce-matchers", func(o *streamingpromql.EngineOpts) *bool { return &o.EnableReduceMatchers }},
-	{"eliminate_deduplicate_and_merge", "enable-eliminate-deduplicate-and-merge", func(o *streamingpromql.EngineOpts) *bool { return &o.EnableEliminateDeduplicateAndMerge }},
-	{"remove_statically_empty_expressions", "enable-remove-statically-empty-expressions", func(o *streamingpromql.EngineOpts) *bool { return &o.EnableRemoveStaticallyEmptyExpressions }},
-	{"projection_pushdown", "enable-projection-pushdown", func(o *streamingpromql.EngineOpts) *bool { return &o.EnableProjectionPushdown }},
-	{"common_subexpression_elimination", "enable-common-subexpression-elimination", func(o *streamingpromql.EngineOpts) *bool { return &o.EnableCommonSubexpressionElimination }},
-	{"subset_selector_elimination", "enable-subset-selector-elimination", func(o *streamingpromql.EngineOpts) *bool { return &o.EnableSubsetSelectorElimination }},
-	{"multi_aggregation", "enable-multi-aggregation", func(o *streamingpromql.EngineOpts) *bool { return &o.EnableMultiAggregation }},
-	{"narrow_binary_selectors", "enable-narrow-binary-selectors", func(o *streamingpromql.EngineOpts) *bool { return &o.EnableNarrowBinarySelectors }},
-}
-
 // knownOptions is every option this host reads, for the unknown-option message.
 func knownOptions() []string {
 	out := []string{hostkit.OptLookback, hostkit.OptDelayedNameRemoval, OptPasses}
@@ -53,18 +27,6 @@ func knownOptions() []string {
 		out = append(out, OptPassPrefix+p.name)
 	}
 	return out
-}
-
-// mimirDefaults returns MQE's options as Mimir ships them: the defaults of the flags
-// Mimir's querier registers (streamingpromql.EngineOpts.RegisterFlags, called from
-// pkg/querier/engine.Config.RegisterFlags), read from the flag set itself so they follow
-// the pinned Mimir version instead of a copy.
-func mimirDefaults() streamingpromql.EngineOpts {
-	var o streamingpromql.EngineOpts
-	fs := flag.NewFlagSet("mimir-defaults", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	o.RegisterFlags(fs)
-	return o
 }
 
 // passDefault reports Mimir's default for one pass and the flag it was read from.
@@ -103,17 +65,26 @@ func applyPassOptions(opts *hostkit.Options, o *streamingpromql.EngineOpts) (map
 		*p.on(o) = v
 	}
 	// The planner refuses these combinations too; say it in promfuzz's terms.
-	if o.EnableSubsetSelectorElimination && !o.EnableCommonSubexpressionElimination {
-		return nil, fmt.Errorf("pass subset_selector_elimination needs common_subexpression_elimination (Mimir's planner refuses it alone)")
-	}
-	if o.EnableMultiAggregation && !o.EnableCommonSubexpressionElimination {
-		return nil, fmt.Errorf("pass multi_aggregation needs common_subexpression_elimination (Mimir's planner refuses it alone)")
+	for _, name := range []string{"subset_selector_elimination", "multi_aggregation"} {
+		if passOn(o, name) && !passOn(o, "common_subexpression_elimination") {
+			return nil, fmt.Errorf("pass %s needs common_subexpression_elimination (Mimir's planner refuses it alone)", name)
+		}
 	}
 	config := map[string]string{}
 	for _, p := range passes {
 		config[OptPassPrefix+p.name] = hostkit.FormatBool(*p.on(o))
 	}
 	return config, nil
+}
+
+// passOn reports whether the named pass is on in o (false for a name this Mimir lacks).
+func passOn(o *streamingpromql.EngineOpts, name string) bool {
+	for _, p := range passes {
+		if p.name == name {
+			return *p.on(o)
+		}
+	}
+	return false
 }
 
 // sortedConfig is a stable printout of a config map (for error messages and tests).

@@ -36,7 +36,7 @@ func (e *leakCheckingEngine) wrap(ctx context.Context, query promql.Query, err e
 	if err != nil {
 		return nil, err
 	}
-	tracker, terr := limiter.MemoryConsumptionTrackerFromContext(ctx)
+	tracker, terr := trackerFromContext(ctx)
 	if terr != nil {
 		return query, nil // no tracker to read: nothing to check
 	}
@@ -64,8 +64,9 @@ func (q *leakCheckingQuery) Close() {
 	if !q.succeeded {
 		return
 	}
-	if q.leaked = q.tracker.CurrentEstimatedMemoryConsumptionBytes(); q.leaked > 0 {
+	var detail string
+	if q.leaked, detail = trackerBytes(q.tracker); q.leaked > 0 {
 		fmt.Fprintf(q.log, "level=warn msg=\"MQE pool leak: memory still accounted after Close\" bytes=%d query=%q detail=%q\n",
-			q.leaked, q.String(), q.tracker.DescribeCurrentMemoryConsumption())
+			q.leaked, q.String(), detail)
 	}
 }

@@ -8,21 +8,9 @@ import (
 	"os"
 
 	"github.com/prometheus/prometheus/promql"
-	"github.com/prometheus/prometheus/promql/parser"
-	"github.com/prometheus/prometheus/promql/promqltest"
 
 	"github.com/promfuzz/promfuzz/hosts/hostkit"
 )
-
-// newParser is the parser of the engine and of /api/v1/parse: experimental functions and
-// fill modifiers on. Duration expressions and anchored/smoothed range selectors need no
-// option in this version; unquoted UTF-8 names stay off (not part of the fuzzed syntax).
-func newParser() parser.Parser {
-	return parser.NewParser(parser.Options{
-		EnableExperimentalFunctions: true,
-		EnableBinopFillModifiers:    true,
-	})
-}
 
 // newHost builds the host: one upstream engine with the shared configuration
 // ("prometheus", what a default server runs: cmd/prometheus/main.go's engine options),
@@ -36,15 +24,14 @@ func newHost(promqltestEngine bool, o *hostkit.Options) (hostkit.Host, error) {
 	opts := hostkit.EngineOpts()
 	name := "prometheus"
 	if promqltestEngine {
-		p = parser.NewParser(promqltest.TestParserOpts)
-		opts.UseStartTimestamps = true
+		p = promqltestEngineParts(&opts)
 		name = "prometheus-promqltest"
 	}
 	config, err := hostkit.ApplyCommonOptions(o, &opts, promqltestEngine)
 	if err != nil {
 		return hostkit.Host{}, err
 	}
-	opts.Parser = p
+	setParser(&opts, p)
 	return hostkit.Host{
 		Engines: []hostkit.Engine{{Name: name, Engine: promql.NewEngine(opts), Config: config}},
 		Parse:   p.ParseExpr,

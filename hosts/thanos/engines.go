@@ -2,8 +2,6 @@ package main
 
 import (
 	"github.com/prometheus/prometheus/promql"
-	"github.com/prometheus/prometheus/promql/parser"
-	"github.com/thanos-io/promql-engine/engine"
 
 	"github.com/promfuzz/promfuzz/hosts/hostkit"
 )
@@ -13,17 +11,6 @@ const (
 	EngineThanos     = "thanos"
 	EnginePrometheus = "thanos-prometheus"
 )
-
-// enableParserFeatures turns on, through the parser's global switches of this Prometheus
-// version (v0.308.0 has no parser options value), what docs/host-protocol.md asks for:
-// experimental functions, duration expressions and anchored/smoothed range selectors.
-// Fill modifiers do not exist in this version. The Thanos engine parses with the same
-// global parser, so both engines see the same language.
-func enableParserFeatures() {
-	parser.EnableExperimentalFunctions = true
-	parser.ExperimentalDurationExpr = true
-	parser.EnableExtendedRangeSelectors = true
-}
 
 // newHost builds both engines over one configuration. Options (docs/engines.md): lookback
 // for both engines, delayed_name_removal for the Prometheus engine only (the Thanos
@@ -45,11 +32,9 @@ func newHost(o *hostkit.Options) (hostkit.Host, error) {
 	return hostkit.Host{
 		Engines: []hostkit.Engine{
 			{
-				Name: EngineThanos,
-				// EnableAnalysis (as the engine's own fuzz tests run it) makes Stats()
-				// report the samples the query touched, like the Prometheus engine does.
-				Engine:        engine.New(engine.Opts{EngineOpts: thanosCommon, EnableAnalysis: true, LogicalOptimizers: opt}),
-				IsUnsupported: engine.IsUnimplemented,
+				Name:          EngineThanos,
+				Engine:        newThanosEngine(thanosCommon, opt),
+				IsUnsupported: isUnimplemented,
 				Config:        map[string]string{hostkit.OptLookback: commonConfig[hostkit.OptLookback], OptOptimizers: optName},
 			},
 			{
@@ -58,6 +43,6 @@ func newHost(o *hostkit.Options) (hostkit.Host, error) {
 				Config: commonConfig,
 			},
 		},
-		Parse: parser.ParseExpr,
+		Parse: parseExpr,
 	}, nil
 }
