@@ -118,12 +118,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=None, help="time bound (default: none)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    p = sub.add_parser(
+        "bisect",
+        help="the first commit of a local engine checkout whose answer to a case changed (git bisect run style)",
+    )
+    p.add_argument("case", type=Path, help="a .test file with one eval")
+    p.add_argument("--engine", required=True, help="the engine family spec (mqe, thanos, prometheus, options allowed)")
+    p.add_argument("--repo", required=True, type=Path, help="a git checkout of the engine's repository")
+    p.add_argument("--good", required=True, help="a commit with the old answer")
+    p.add_argument("--bad", required=True, help="a later commit with the new answer")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     p = sub.add_parser("bugs", help="the bug ledger (corpus/bugs/*.toml): list, show, write an upstream report")
     p.add_argument("--corpus", default="corpus", type=Path, help="corpus folder (default: corpus/)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bsub_b = p.add_subparsers(dest="bugs_command", metavar="SUBCOMMAND")
     b = bsub_b.add_parser("show", help="one bug: status, attribution, members")
     b.add_argument("id")
+    b = bsub_b.add_parser("grouping", help="measure the automatic root-cause grouping against the ledger's hand labels "
+                                           "(pairwise precision and recall)")
+    b.add_argument("--labelled", type=Path, default=None, metavar="FILE",
+                   help="a frozen labelled set (tests/fixtures/bug_grouping/labelled.json) instead of the corpus's ledger")
+    b.add_argument("--attribution", type=Path, default=None, metavar="FILE",
+                   help="JSON: case -> promfuzz explain output, the attribution of the corpus's cases")
+    b.add_argument("--explain", action="store_true", help="run promfuzz explain on every case first (needs the hosts)")
+    b.add_argument("--write-labelled", type=Path, default=None, metavar="FILE", help="freeze the labelled set here")
     b = bsub_b.add_parser("report", help="write an upstream-ready Markdown report (runs the engines)")
     b.add_argument("id")
     b.add_argument("--out", required=True, type=Path, help="the .md file to write")
@@ -279,12 +298,23 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bisect(args: argparse.Namespace) -> int:
+    from promfuzz.bisect import bisect_file
+
+    res = bisect_file(args.case, args.engine, args.repo, args.good, args.bad,
+                      progress=lambda m: print(f"promfuzz: {m}", file=sys.stderr, flush=True))
+    print(json.dumps(res.to_json_obj(), indent=2) if args.json else res.format_text(), end="\n" if args.json else "")
+    return 0 if res.first_bad else 1
+
+
 def _cmd_bugs(args: argparse.Namespace) -> int:
     from promfuzz.bugs import find_bug, load_ledger
     from promfuzz.bugs.report import format_list, format_show, to_json, write_report_file
 
-    bugs = load_ledger(args.corpus)
     sub = getattr(args, "bugs_command", None)
+    if sub == "grouping":
+        return _cmd_bugs_grouping(args)
+    bugs = load_ledger(args.corpus)
     if sub is None:
         print(to_json(bugs) if args.json else format_list(bugs), end="")
     elif sub == "show":
@@ -293,6 +323,33 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
     else:
         path = write_report_file(find_bug(bugs, args.id), args.corpus, args.out)
         print(f"report: {path}")
+    return 0
+
+
+def _cmd_bugs_grouping(args: argparse.Namespace) -> int:
+    from promfuzz.bugs import grouping as g
+
+    if args.labelled is not None:
+        labelled = g.load_labelled(args.labelled)
+    else:
+        attribution = None
+        if args.attribution is not None:
+            attribution = json.loads(args.attribution.read_text(encoding="utf-8"))
+        elif args.explain:
+            attribution = g.explain_members(args.corpus)
+        labelled = g.labelled_set(args.corpus, attribution)
+    if args.write_labelled is not None:
+        args.write_labelled.write_text(json.dumps(labelled, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                                       encoding="utf-8")
+    attributed = any(r["facts"].get("label") for r in labelled["cases"])
+    results = {}
+    if attributed:
+        results["with attribution (promfuzz explain)"] = g.measure(labelled)
+    results["without attribution (what an unexplained finding has)"] = g.measure(labelled, use_attribution=False)
+    if args.json:
+        print(json.dumps(results, indent=2, sort_keys=True))
+    else:
+        print(g.format_measure(results), end="")
     return 0
 
 
