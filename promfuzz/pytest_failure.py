@@ -15,12 +15,19 @@ resolver for topk & co. A ``divergence`` or ``engine_failure`` fails the test wi
 
 Inside a Hypothesis test the shrinking, storing and long message happen only on
 Hypothesis's final run (its shrunk example): the runs Hypothesis makes while shrinking
-get a one-line failure.
+get a one-line failure. Hypothesis's own shrinking gets a budget
+(``--promfuzz-hypothesis-shrink-seconds``, default 30 s from the first failure of a test):
+every example loads a dataset into both engines, and unbounded it ran for Hypothesis's
+own five-minute limit on the documented example. Past the budget, the examples Hypothesis
+tries while shrinking are not run (they pass at once), so Hypothesis stops with the
+smallest failing example it has, which its final run judges for real and the promfuzz
+shrinker (which knows the case's structure) then reduces further.
 """
 
 from __future__ import annotations
 
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +46,8 @@ class FailureOptions:
     """Corpus folder the failing case is written to (None: not stored)."""
     shrink_seconds: float = 20.0
     """promfuzz shrinker budget per failure (0: do not shrink)."""
+    hypothesis_shrink_seconds: float = 30.0
+    """Budget of Hypothesis's shrinking, from a test's first failing example (see the module doc)."""
 
 
 class EnginesDiffer(AssertionError):
@@ -77,6 +86,20 @@ class SameResultCheck:
         self.versions = {e.name: e.versions() for e in (reference, target)}
         self.oracle = DifferentialOracle(rules=load_rules(), versions=engine_versions_for_rules(self.versions))
         self._shrink_stats: dict[str, Any] = {}
+        self._first_failure: float | None = None
+        self.skipped_shrink_runs = 0
+        """Examples Hypothesis tried while shrinking past the budget (not run), this test."""
+
+    def start_test(self, name: str | None) -> None:
+        """A new test item begins: its own Hypothesis shrink budget."""
+        self.test_name = name
+        self._first_failure = None
+        self.skipped_shrink_runs = 0
+
+    def _past_shrink_budget(self) -> bool:
+        if self._first_failure is None:
+            return False
+        return time.monotonic() - self._first_failure > self.options.hypothesis_shrink_seconds
 
     def judge(self, case: Case, detail: bool = True) -> tuple[Verdict, Result, Result]:
         ref, tgt = self.ref, self.tgt
@@ -91,12 +114,18 @@ class SameResultCheck:
         return verdict, r, t
 
     def __call__(self, query: str, params: EvalParams, dataset: Dataset) -> None:
+        __tracebackhide__ = True  # pytest shows the test's line, not this method's
         case = Case(dataset, query, params)
         final = _final_run()
+        if not final and self._past_shrink_budget():
+            self.skipped_shrink_runs += 1
+            return
         verdict, r, t = self.judge(case, detail=final)
         if verdict.kind not in FAILING_KINDS:
             return
         if not final:
+            if self._first_failure is None:
+                self._first_failure = time.monotonic()
             raise EnginesDiffer(f"{self.tgt.name} differs from {self.ref.name} ({verdict.kind}) for {query!r}")
         raise self.failure(case, verdict, r, t)
 
@@ -137,6 +166,9 @@ class SameResultCheck:
             "Difference:",
             textwrap.indent((verdict.detail or verdict.reason or "(no detail)").rstrip("\n"), "    "),
         ]
+        if self.skipped_shrink_runs:
+            lines += ["", f"Hypothesis's shrinking stopped at its budget of {self.options.hypothesis_shrink_seconds:g} s "
+                      f"({self.skipped_shrink_runs} later tries not run; --promfuzz-hypothesis-shrink-seconds)"]
         if case != original:
             lines += ["", f"Before promfuzz shrank it ({_size_line(size_of(original))}): "
                       f"{original.query!r} at {_params_text(original.params)}"]
@@ -187,6 +219,27 @@ class SameResultCheck:
 
 
 # --------------------------------------------------------------------------- text
+
+MAX_NOTE_CHARS = 2000
+
+
+def trim_hypothesis_notes(exc: BaseException) -> None:
+    """Shorten the notes Hypothesis adds to a failing :class:`EnginesDiffer` (its
+    "Falsifying example" is the repr of the whole Case, dataset included: 10,000 lines on
+    the documented example) to a pointer at the promqltest block, which is the case."""
+    excs = [exc, *getattr(exc, "exceptions", ())]
+    for e in excs:
+        notes = getattr(e, "__notes__", None)
+        if not isinstance(e, EnginesDiffer) or not notes:
+            continue
+        out = []
+        for n in notes:
+            if isinstance(n, str) and len(n) > MAX_NOTE_CHARS:
+                head = n.split("(", 1)[0].strip()
+                n = (f"{head}(...): Hypothesis's example is {len(n):,} characters of repr, left out; "
+                     "the promqltest block above is the same case (promfuzz-shrunk where that was smaller)")
+            out.append(n)
+        e.__notes__ = out
 
 
 def promqltest_block(case: Case, expected: Result | None, comment: str = "") -> str:

@@ -12,6 +12,9 @@ Options (``pytest --help`` lists them under "promfuzz"):
   --promfuzz-examples N         Hypothesis examples per test using promfuzz strategies
   --promfuzz-store DIR          corpus folder a failing assert_same_result case is written to
   --promfuzz-shrink-seconds S   promfuzz shrinker budget for a failing case (default 20)
+  --promfuzz-hypothesis-shrink-seconds S
+                                budget of Hypothesis's own shrinking from a test's first
+                                failure (default 30; past it its tries are not run)
 
 Fixtures:
   promql_engines        (session) the (reference, target) engine pair, started once per
@@ -47,9 +50,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="corpus folder: a case assert_same_result fails on is written there, as campaigns store findings")
     g.addoption("--promfuzz-shrink-seconds", type=float, default=20.0, metavar="S",
                 help="promfuzz shrinker budget for a failing assert_same_result case (default 20; 0: no shrinking)")
+    g.addoption("--promfuzz-hypothesis-shrink-seconds", type=float, default=30.0, metavar="S",
+                help="budget of Hypothesis's own shrinking from a test's first failing example (default 30); "
+                     "past it, the examples it tries are not run and it reports the smallest failing one so far")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A Case's repr (its whole dataset) is large by nature; the failure shows it as promqltest.
+    config.addinivalue_line("filterwarnings", "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
     n = config.getoption("--promfuzz-examples", default=None)
     if n:
         from hypothesis import settings
@@ -89,7 +97,11 @@ def assert_same_result(
     seconds = request.config.getoption("--promfuzz-shrink-seconds")
     if seconds < 0:
         raise pytest.UsageError(f"--promfuzz-shrink-seconds must be >= 0, got {seconds}")
-    check = SameResultCheck(ref, tgt, FailureOptions(store=Path(store) if store else None, shrink_seconds=seconds))
+    hyp_seconds = request.config.getoption("--promfuzz-hypothesis-shrink-seconds")
+    if hyp_seconds < 0:
+        raise pytest.UsageError(f"--promfuzz-hypothesis-shrink-seconds must be >= 0, got {hyp_seconds}")
+    check = SameResultCheck(ref, tgt, FailureOptions(store=Path(store) if store else None, shrink_seconds=seconds,
+                                                     hypothesis_shrink_seconds=hyp_seconds))
     request.config.stash[_CHECK_KEY] = check
     return check
 
@@ -97,10 +109,21 @@ def assert_same_result(
 _CHECK_KEY = pytest.StashKey[Any]()
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Each test gets its own name in stored cases and its own Hypothesis shrink budget
+    (the check is session-scoped, set up by the first test using it). Hypothesis's
+    "Falsifying example" note on a failing assert_same_result is the repr of the whole
+    case: it is cut, the failure message already holds the case as promqltest."""
     check = item.config.stash.get(_CHECK_KEY, None)
     if check is not None:
-        check.test_name = item.nodeid
+        check.start_test(item.nodeid)
+    outcome: Any = yield
+    excinfo = outcome.excinfo
+    if excinfo is not None:
+        from promfuzz.pytest_failure import trim_hypothesis_notes
+
+        trim_hypothesis_notes(excinfo[1])
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -9,7 +9,7 @@ from promfuzz import strategies as pst
 from promfuzz.model import Dataset, EvalParams
 
 
-@settings(deadline=None, max_examples=200)
+@settings(deadline=None, max_examples=3000)
 @given(case=pst.cases())
 def test_my_engine_matches_prometheus(case, assert_same_result):  # type: ignore[no-untyped-def]
     assert_same_result(case.query, case.params, case.dataset)
