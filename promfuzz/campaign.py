@@ -88,6 +88,7 @@ class _Run:
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.engine_versions: dict[str, dict[str, str]] = {}
         self.dataset_errors: list[str] = []
+        self.left_out: dict[str, str] = dict(state.get("left_out", {})) if state else {}
         self._lines: dict[str, tuple[tuple[Any, ...], str]] = {}
         if state:
             self.completed = set(state.get("completed", []))
@@ -131,6 +132,8 @@ class _Run:
             self.write_state()
         elif kind == "versions":
             self.engine_versions.update(ev[1])
+        elif kind == "left_out":  # what the generator left out: one side's parser lacks it
+            self.left_out.update(ev[1])
         elif kind == "dataset_error":
             # Counted and reported; the dataset is not marked done, so --resume retries it.
             self.dataset_errors.append(f"dataset {ev[1]}: {ev[2]}")
@@ -190,6 +193,8 @@ class _Run:
             grammar_coverage=grammar_coverage_summary(self.stats.features),
         )
         summary["dataset_errors"] = list(self.dataset_errors)
+        summary["left_out"] = dict(sorted(self.left_out.items()))
+        summary["explain"] = _explain_summary(findings)
         write_report(self.out, summary, findings)
         self.write_state()
         return summary
@@ -204,6 +209,7 @@ class _Run:
                 "elapsed_s": round(self.elapsed, 3),
                 "started_at": self.started_at,
                 "engine_versions": self.engine_versions,
+                "left_out": self.left_out,
                 "stats": {
                     "cases": self.stats.cases,
                     "datasets": self.stats.datasets,
@@ -233,6 +239,18 @@ class _Run:
             cached = (version, json.dumps(f.to_json_obj(), sort_keys=True) + "\n")
             self._lines[f.signature] = cached
         return cached[1]
+
+
+def _explain_summary(findings: list[Finding]) -> dict[str, Any]:
+    """Per explain label (engine / fork-lag / both / none), how many findings; and the
+    passes or options explain attributed findings to."""
+    labels: Counter[str] = Counter()
+    attributed: Counter[str] = Counter()
+    for f in findings:
+        if f.explain:
+            labels[str(f.explain.get("label", "none"))] += 1
+            attributed.update(f.explain.get("attributed") or [])
+    return {"labels": dict(labels), "attributed": dict(attributed)}
 
 
 class _Display:
@@ -405,6 +423,11 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         f"engine share {summary['engine_share'] * 100:.0f}%",
         file=sys.stderr,
     )
+    if summary.get("left_out"):
+        print(f"  left out of generation ({len(summary['left_out'])}, one side's parser cannot parse them): "
+              + ", ".join(summary["left_out"]), file=sys.stderr)
+    if summary.get("explain", {}).get("labels"):
+        print(f"  explain: {summary['explain']['labels']}", file=sys.stderr)
     for rid, r in summary.get("rules", {}).items():
         print(f"  rule {rid}: {r['hits']} hit(s) in {r['shapes']} shape(s)", file=sys.stderr)
     for s in summary["signatures"]:

@@ -387,6 +387,10 @@ class EvalParams:
     start_ms: int = 0
     end_ms: int = 0
     step_ms: int = 0
+    lookback_ms: int | None = None
+    """The staleness lookback delta the case runs under (None: the engines' own, 5m). The
+    engines carry it as their ``lookback`` option (one host process per value), campaigns
+    draw it per dataset, and promqltest files record it as ``# promfuzz:lookback 30s``."""
 
     @staticmethod
     def instant(t_ms: int) -> EvalParams:
@@ -405,16 +409,27 @@ class EvalParams:
             return 1
         return (self.end_ms - self.start_ms) // self.step_ms + 1
 
+    def with_lookback(self, lookback_ms: int | None) -> EvalParams:
+        return EvalParams(self.kind, self.time_ms, self.start_ms, self.end_ms, self.step_ms, lookback_ms)
+
     def to_json_obj(self) -> dict[str, Any]:
+        d: dict[str, Any]
         if self.is_range:
-            return {"kind": "range", "start_ms": self.start_ms, "end_ms": self.end_ms, "step_ms": self.step_ms}
-        return {"kind": "instant", "time_ms": self.time_ms}
+            d = {"kind": "range", "start_ms": self.start_ms, "end_ms": self.end_ms, "step_ms": self.step_ms}
+        else:
+            d = {"kind": "instant", "time_ms": self.time_ms}
+        if self.lookback_ms is not None:
+            d["lookback_ms"] = self.lookback_ms
+        return d
 
     @staticmethod
     def from_json_obj(d: Mapping[str, Any]) -> EvalParams:
         if d.get("kind") == "range":
-            return EvalParams.range(d["start_ms"], d["end_ms"], d["step_ms"])
-        return EvalParams.instant(d["time_ms"])
+            p = EvalParams.range(d["start_ms"], d["end_ms"], d["step_ms"])
+        else:
+            p = EvalParams.instant(d["time_ms"])
+        lb = d.get("lookback_ms")
+        return p.with_lookback(int(lb)) if lb is not None else p
 
 
 def ms_to_api_time(t_ms: int) -> str:

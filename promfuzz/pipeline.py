@@ -104,7 +104,8 @@ class StoredCase:
     original_query: str = ""
 
 
-def generate_dataset_cases(seed: int, n: int, source: str = "grammar") -> tuple[Dataset, list[GeneratedCase]]:
+def generate_dataset_cases(seed: int, n: int, source: str = "grammar",
+                           exclude: frozenset[str] = frozenset()) -> tuple[Dataset, list[GeneratedCase]]:
     """Dataset number ``seed`` and ``n`` queries with their parameters: a pure function.
 
     ``source``: ``grammar`` (the query generator), ``upstream`` (upstream promqltest
@@ -112,10 +113,18 @@ def generate_dataset_cases(seed: int, n: int, source: str = "grammar") -> tuple[
     every source."""
     from promfuzz.promql import features
 
+    config = None
+    if exclude:  # what one side's parser cannot parse (generators/parsers.py): not generated
+        from dataclasses import replace as dc_replace
+
+        from promfuzz.generators.cases import CaseConfig
+
+        base = CaseConfig()
+        config = dc_replace(base, query=dc_replace(base.query, exclude=base.query.exclude | exclude))
     if source == "grammar":
         from promfuzz.generators.cases import generate_dataset_with_queries
 
-        batch = generate_dataset_with_queries(seed, n)
+        batch = generate_dataset_with_queries(seed, n, config)
     elif source == "upstream":
         from promfuzz.generators.mutate import generate_dataset_with_mutated_queries
 
@@ -123,7 +132,7 @@ def generate_dataset_cases(seed: int, n: int, source: str = "grammar") -> tuple[
     elif source == "mixed":
         from promfuzz.generators.mutate import generate_dataset_with_mixed_queries
 
-        batch = generate_dataset_with_mixed_queries(seed, n)
+        batch = generate_dataset_with_mixed_queries(seed, n, config)
     else:
         raise ValueError(f"unknown query source {source!r}")
     out = [
@@ -131,6 +140,14 @@ def generate_dataset_cases(seed: int, n: int, source: str = "grammar") -> tuple[
         for q, p in zip(batch.queries, batch.params, strict=True)
     ]
     return batch.dataset, out
+
+
+def _takes_lookback(e: Any) -> bool:
+    """The engine can run under another lookback: a host family with the option, and a
+    spec that does not set the lookback itself."""
+    spec = getattr(e, "spec", None)
+    fam = getattr(spec, "family_def", None)
+    return fam is not None and fam.kind == "host" and fam.option("lookback") is not None and "lookback" not in spec.given
 
 
 def _value_text(v: float | ResultHistogram | Histogram) -> str:
@@ -196,6 +213,18 @@ class Pipeline:
             self.metamorphic = [cls() for _, cls in sorted(METAMORPHIC_ORACLES.items())]
         self.seen: set[str] = set()
         self._ref_fp: str | None = None  # the dataset the reference holds, when known
+        self._factory = engine_factory
+        # Engines per lookback delta (None: the engines as configured), opened on first use.
+        self._pools: dict[int | None, tuple[Engine, list[Engine]]] = {None: (self.reference, self.targets)}
+        self._vary_lookback = cfg.vary_lookback and all(_takes_lookback(e) for e in [self.reference, *self.targets])
+        self._explainer: Any = None
+        self.left_out: dict[str, str] = {}
+        """What the generator leaves out because one engine's parser cannot parse it
+        (feature -> why); empty when not parser-aware (promfuzz/generators/parsers.py)."""
+        if cfg.parser_aware and cfg.source in ("grammar", "mixed"):
+            from promfuzz.generators.parsers import parser_exclusions
+
+            self.left_out = parser_exclusions([self.reference, *self.targets])
 
     def _open_target(self, name: str, factory: Callable[[str], Engine] | None) -> Engine:
         """A target named like the reference (a null differential, e.g. prometheus vs
@@ -215,17 +244,43 @@ class Pipeline:
         self.close()
 
     def close(self) -> None:
-        for e in [self.reference, *self.targets]:
-            try:
-                e.close()
-            except Exception:  # noqa: BLE001 - closing must not mask the real error
-                pass
+        if self._explainer is not None:
+            self._explainer.close()
+        for ref, targets in self._pools.values():
+            for e in [ref, *targets]:
+                try:
+                    e.close()
+                except Exception:  # noqa: BLE001 - closing must not mask the real error
+                    pass
+
+    def _use_lookback(self, lookback: str | None) -> int | None:
+        """Make the engines of lookback ``lookback`` current (both sides; opened once per
+        worker, one host process each, named like the campaign's engines); the lookback in
+        ms to stamp on the cases' parameters (None: the engines' own, 5m)."""
+        from promfuzz.engines.spec import LOOKBACK, parse_duration_ms
+
+        ms = parse_duration_ms(lookback) if lookback is not None and self._vary_lookback else None
+        if ms is not None and ms == parse_duration_ms(LOOKBACK.default):
+            ms = None
+        if ms not in self._pools:
+            from promfuzz.engines.registry import open_engine, spec_with_lookback
+
+            def sibling(e: Engine) -> Engine:
+                spec = spec_with_lookback(e.spec.name, ms)  # type: ignore[attr-defined]
+                return self._factory(spec) if self._factory is not None else open_engine(spec, name=e.name)
+
+            base_ref, base_targets = self._pools[None]
+            self._pools[ms] = (sibling(base_ref), [sibling(t) for t in base_targets])
+        self.reference, self.targets = self._pools[ms]
+        return ms
 
     # ---------------------------------------------------------------- the loop
     def run_worker(self, worker: int, skip: frozenset[int], should_stop: Callable[[], bool]) -> Iterator[Event]:
         from promfuzz.plan import dataset_seed, plan_cases, shard_indices
 
         yield ("versions", self.versions)
+        if self.left_out:
+            yield ("left_out", dict(self.left_out))
         n_ds, last_q = plan_cases(self.cfg)
         for k, d in shard_indices(self.cfg.shard, worker, self.cfg.workers, n_ds):
             if should_stop():
@@ -245,10 +300,18 @@ class Pipeline:
                 continue
             yield ("dataset_done", d)
 
+    def dataset_lookback(self, seed: int) -> str | None:
+        from promfuzz.plan import dataset_lookback
+
+        return dataset_lookback(seed) if self._vary_lookback else None
+
     def run_dataset(self, seed: int, n_queries: int) -> Iterator[Event]:
         t0 = time.monotonic()
         cpu0 = time.process_time()
-        ds, cases = generate_dataset_cases(seed, n_queries, self.cfg.source)
+        lookback_ms = self._use_lookback(self.dataset_lookback(seed))
+        ds, cases = generate_dataset_cases(seed, n_queries, self.cfg.source, exclude=frozenset(self.left_out))
+        if lookback_ms is not None:
+            cases = [GeneratedCase(c.query, c.params.with_lookback(lookback_ms), c.features, c.invalid) for c in cases]
         from promfuzz.engines.profiles import carried
 
         ds = carried(ds, self.targets)  # what every target can store (VictoriaMetrics: no NaN)
@@ -426,6 +489,9 @@ class Pipeline:
                 for eng in [self.reference, *self.targets]:
                     eng.load(case.dataset)
                 self._ref_fp = case.dataset.fingerprint()
+        if shrunk_case.params.lookback_ms != case.params.lookback_ms:  # shrink passes rebuild the parameters
+            shrunk_case = Case(shrunk_case.dataset, shrunk_case.query, shrunk_case.params.with_lookback(case.params.lookback_ms))
+        explanation = self._explain(shrunk_case, target_name) if verdict.kind != "performance" else None
         sig = shrunk_verdict.signature or verdict.signature
         assert sig is not None
         key = finding_key(shrunk_verdict) if shrunk_verdict.signature is not None else finding_key(verdict)
@@ -446,10 +512,40 @@ class Pipeline:
             shrink=shrink_info,
             rule=shrunk_verdict.rule,
             panic=sig.panic,
+            explain=explanation,
         )
         self.seen.add(key)
         stored = StoredCase(shrunk_case, ref_r, shrunk_verdict.to_json_obj(), shrink_info, case.query)
         return ("finding", f, stored)
+
+    def _explain(self, case: Case, target_name: str) -> dict[str, Any] | None:
+        """promfuzz explain on a finding's (shrunk) case, reusing this worker's engines
+        (the explainer keeps the others it opens for later findings), within
+        :data:`promfuzz.explain.CAMPAIGN_SECONDS`; with only ``--triage-reference``, just
+        the reference, upstream and target. None when off or not applicable (http:)."""
+        if not (self.cfg.explain or self.cfg.triage_reference):
+            return None
+        target = next(t for t in self.targets if t.name == target_name)
+        spec = getattr(target, "spec", None)
+        if spec is None or spec.family_def is None or spec.family_def.kind != "host":
+            return None
+        from promfuzz.explain import CAMPAIGN_SECONDS, Explainer
+
+        if self._explainer is None:
+            self._explainer = Explainer(opener=self._factory, upstream=self.cfg.triage_reference or "prometheus")
+        given = {}
+        for e in [self.reference, *self.targets]:
+            s = getattr(e, "spec", None)
+            if s is not None and not e.name.endswith("#2"):
+                given[s.name] = e
+        self._explainer._given = given
+        self._ref_fp = None  # the explainer loads the case into the engines it shares
+        try:
+            ex = self._explainer.explain(case, spec.name, name=target_name, seconds=CAMPAIGN_SECONDS,
+                                         variants=self.cfg.explain, revisions=self.cfg.explain)
+        except Exception as e:  # noqa: BLE001 - an explanation must not lose the finding
+            return {"error": f"{type(e).__name__}: {e}", "label": "none", "conclusion": f"not explained: {e}"}
+        return ex.to_json_obj()
 
     def _shrink(
         self, case: Case, verdict: Verdict, target_name: str, ref: Result, tgt: Result

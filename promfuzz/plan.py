@@ -57,6 +57,19 @@ class CampaignConfig:
     shared_target: bool = False
     """``--shared-target``: an http: target without isolation is allowed (one dataset,
     one worker, no shrinking: nothing is ever loaded on top of another dataset)."""
+    explain: bool = True
+    """Run ``promfuzz explain`` on every new finding after shrinking (the target with each
+    option toggled, its same-build reference, upstream Prometheus; promfuzz/explain.py) and
+    store the result in the finding; ``--no-explain`` turns it off."""
+    triage_reference: str | None = None
+    """``--triage-reference prometheus``: the upstream engine every finding is replayed on
+    and labelled against (``engine`` / ``fork-lag`` / ``both``; also without --explain)."""
+    vary_lookback: bool = True
+    """Each dataset runs under a lookback delta drawn from :data:`LOOKBACKS` (seeded, on both
+    sides); off: every engine's own (5m)."""
+    parser_aware: bool = True
+    """The generator leaves out what the pair's oldest parser cannot parse (functions,
+    operators, syntax; promfuzz/generators/parsers.py)."""
 
     def __post_init__(self) -> None:
         if self.reference == "auto":
@@ -66,6 +79,13 @@ class CampaignConfig:
         from promfuzz.engines.registry import check_isolation
 
         check_isolation(self.targets, self.shared_target)
+        if self.triage_reference is not None:
+            from promfuzz.engines.spec import parse_spec
+
+            spec = parse_spec(self.triage_reference)
+            if spec.family_def is None or spec.family_def.kind != "host":
+                raise ConfigError(f"--triage-reference {self.triage_reference!r}: expected an in-process engine such as prometheus")
+            object.__setattr__(self, "triage_reference", spec.name)
 
     @staticmethod
     def from_args(args: argparse.Namespace) -> CampaignConfig:
@@ -103,6 +123,10 @@ class CampaignConfig:
             run_id=run_id,
             source=args.source,
             shared_target=bool(getattr(args, "shared_target", False)),
+            explain=not getattr(args, "no_explain", False),
+            triage_reference=getattr(args, "triage_reference", None),
+            vary_lookback=not getattr(args, "no_vary_lookback", False),
+            parser_aware=not getattr(args, "no_parser_aware", False),
         )
         return replace(cfg, **_shared_target_overrides(args, workers))
 
@@ -141,6 +165,18 @@ def dataset_seed(run_seed: int, index: int) -> int:
     """The seed of dataset ``index`` of a run: independent of workers and shards."""
     h = hashlib.sha256(f"promfuzz:{run_seed}:{index}".encode()).digest()
     return int.from_bytes(h[:8], "big")
+
+
+LOOKBACKS: tuple[str | None, ...] = (None, "30s", "1m", "5m", "10m")
+"""The lookback deltas a campaign draws from, one per dataset (as Thanos' own engine tests
+run every case under 0 = the default, 30s, 1m, 5m and 10m)."""
+
+
+def dataset_lookback(seed: int) -> str | None:
+    """The lookback delta of the dataset with seed ``seed`` (None: the engines' default,
+    5m); a hash of its own, so the dataset and its queries do not change with it."""
+    h = hashlib.sha256(f"promfuzz-lookback:{seed}".encode()).digest()
+    return LOOKBACKS[h[0] % len(LOOKBACKS)]
 
 
 def shard_indices(shard: tuple[int, int], worker: int, workers: int, limit: int | None) -> Iterator[tuple[int, int]]:

@@ -80,6 +80,23 @@ def resolve_reference(reference: str, target: str) -> str:
     return parse_spec(ref.name).with_options(shared).name
 
 
+def spec_with_lookback(name: str, lookback_ms: int | None) -> str:
+    """The engine spec ``name`` running under lookback ``lookback_ms`` (None: as given):
+    how a case's ``EvalParams.lookback_ms`` reaches an engine (its ``lookback`` option)."""
+    if lookback_ms is None or name.startswith("http:"):
+        return name
+    from promfuzz.engines.spec import format_duration_ms
+
+    spec = parse_spec(name)
+    fam = spec.family_def
+    if fam is None or fam.option("lookback") is None:
+        raise ConfigError(f"engine {name!r} has no lookback option; the case needs lookback {format_duration_ms(lookback_ms)}")
+    inner = spec.name[len(spec.family) + 1 : -1] if spec.name != spec.family else ""
+    items = [i for i in inner.split(",") if i and not i.startswith("lookback=")]
+    items.append(f"lookback={format_duration_ms(lookback_ms)}")
+    return parse_spec(f"{spec.family}[{','.join(items)}]").name
+
+
 def resolve_campaign_reference(targets: tuple[str, ...] | list[str]) -> str:
     """``--reference auto`` for a campaign: the one same-build reference of all targets;
     targets of different builds need separate runs (a campaign has one reference)."""

@@ -496,9 +496,10 @@ class QueryGenerator:
         if not is_set and self._exp_syntax and c.boolean(k.fill_p):
             which = c.choice(("fill", "fill_left", "fill_right", "both"))
             v = c.choice((0.0, 1.0, -1.0, math.nan, 42.5))
-            if which in ("fill", "both", "fill_left") and self.allowed(f"match:{which}"):
+            # "both" prints as fill_left(...) fill_right(...): each side needs its own keyword.
+            if which in ("fill", "both", "fill_left") and self.allowed(f"match:{'fill_left' if which == 'both' else which}"):
                 fill_lhs = v
-            if which in ("fill", "both", "fill_right") and self.allowed(f"match:{which}"):
+            if which in ("fill", "both", "fill_right") and self.allowed(f"match:{'fill_right' if which == 'both' else which}"):
                 fill_rhs = v if which != "both" else c.choice((0.0, 2.0))
         return VectorMatching(
             card=card,  # type: ignore[arg-type]
@@ -690,7 +691,7 @@ class QueryGenerator:
                 ("mul", 1.0),
                 ("pow", 0.5),
                 ("paren", 0.5),
-                ("step", 1.0 if in_subquery else 0.3),
+                ("step", (1.0 if in_subquery else 0.3) if self.allowed("fn:step") else 0.0),
                 ("neg", 0.5 if allow_negative else 0.0),
             )
         )
