@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queries from the grammar generator, from Prometheus's and Mimir's promqltest "
                         "queries mutated structurally, or half each (default: grammar)")
     p.add_argument("--no-shrink", action="store_true", help="store raw divergences without shrinking")
+    p.add_argument("--no-explain", action="store_true",
+                   help="do not run promfuzz explain on new findings (attribution: pass, fork lag, engine)")
+    p.add_argument("--triage-reference", default=None, metavar="ENGINE",
+                   help="replay each finding on this upstream engine (e.g. prometheus) and label it "
+                        "engine / fork-lag / both (explain's upstream; also with --no-explain)")
+    p.add_argument("--no-vary-lookback", action="store_true",
+                   help="run every dataset under the engines' own lookback (default: one of 5m, 30s, 1m, 10m per dataset)")
+    p.add_argument("--no-parser-aware", action="store_true",
+                   help="generate the whole grammar, also what one side's parser cannot parse")
     p.add_argument("--shared-target", action="store_true",
                    help="allow an http: target without isolation (profile=generic): one dataset, one worker, no shrinking")
     p.add_argument("--fail-on-divergence", action="store_true", help="exit 1 if any divergence was found")
