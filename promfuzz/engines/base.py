@@ -63,6 +63,8 @@ class EngineInfo:
     # option -> {"default", "kind", "doc"[, "choices"]} (promfuzz.engines.spec.describe_options)
     options: dict[str, dict[str, object]] = field(default_factory=dict)
     reference: str = ""  # what --reference auto picks for this engine
+    # FAMILY@REV builds under <build dir>/revs (promfuzz.engines.revisions.built_revisions)
+    revisions: tuple[dict[str, object], ...] = ()
 
     def to_json_obj(self) -> dict[str, object]:
         return {
@@ -73,6 +75,7 @@ class EngineInfo:
             "versions": dict(self.versions),
             "options": {k: dict(v) for k, v in self.options.items()},
             "reference": self.reference,
+            "revisions": [dict(r) for r in self.revisions],
             "note": self.note,
         }
 

@@ -11,6 +11,7 @@ name                   what                                    binary (under ``.
 ``thanos``             Thanos promql-engine                     ``thanos-host``
 ``thanos-prometheus``  the Prometheus engine Thanos pins         ``thanos-host``
 ``prometheus-live``    a real Prometheus server, remote write   ``prometheus-server``
+``mimir-live``         a real Mimir monolith, query-frontend    ``mimir-server``
 ``http:<url>``         any Prometheus-compatible URL            -- (``?loader=remote_write``
                                                                  ``|victoriametrics_import|none``)
 =====================  ======================================  =========================
@@ -77,7 +78,10 @@ def resolve_reference(reference: str, target: str) -> str:
     assert fam is not None
     ref = FAMILIES[fam.same_build_reference]
     shared = {k: v for k, v in tspec.options if k in ("lookback", "delayed_name_removal") and ref.option(k)}
-    return parse_spec(ref.name).with_options(shared).name
+    base = ref.name
+    if tspec.revision and ref.binary == fam.binary:  # mqe@REV -> mimir-prometheus@REV: the same build
+        base = f"{ref.name}@{tspec.revision}"
+    return parse_spec(base).with_options(shared).name
 
 
 def spec_with_lookback(name: str, lookback_ms: int | None) -> str:
@@ -231,7 +235,7 @@ class EngineRegistry:
         key = " ".join((binary, *args))
         proc = self._processes.get(key)
         if proc is None:
-            proc = HostProcess(self.build_dir / binary, host_name=binary, extra_args=args)
+            proc = HostProcess(self.build_dir / binary, host_name=Path(binary).name, extra_args=args)
             self._processes[key] = proc
         return proc
 
@@ -257,7 +261,7 @@ class EngineRegistry:
         assert fam is not None
         opts.setdefault("name", spec.name)  # a caller may rename the engine (two of one kind)
         if fam.kind == "host":
-            eng = HostEngine(self.process(fam.binary, spec.host_args()), fam.host_engine, **opts)
+            eng = HostEngine(self.process(host_binary(spec, self.build_dir), spec.host_args()), fam.host_engine, **opts)
         else:
             if spec.options:
                 raise ConfigError(f"engine {name!r}: {fam.name} takes no options")
@@ -283,12 +287,46 @@ class EngineRegistry:
         self.close()
 
 
+def _revision_rows(fam: Any, bdir: Path) -> list[dict[str, object]]:
+    """The FAMILY@REV builds of a family's host (for ``promfuzz engines --json``)."""
+    from promfuzz.engines.revisions import built_revisions
+
+    rows = []
+    for b in built_revisions(bdir, fam.binary.split("-")[0]):
+        m = b.meta
+        rows.append({
+            "spec": f"{fam.name}@{m.get('revision')}", "revision": m.get("revision"),
+            "version": m.get("version") or ("checkout" if str(m.get("revision", "")).startswith("/") else None),
+            "module": m.get("module"), "binary": str(b.binary), "built_at": m.get("built_at"),
+            "build_seconds": m.get("build_seconds"),
+        })
+    return rows
+
+
+def host_binary(spec: EngineSpec, build_dir: Path) -> str:
+    """The host binary of a spec: the family's under the build dir, or for ``FAMILY@REV``
+    the one built for that revision (built now if it is not yet: promfuzz.engines.revisions)."""
+    fam = spec.family_def
+    assert fam is not None
+    if not spec.revision:
+        return fam.binary
+    from promfuzz.engines.revisions import Revision, ensure_built
+
+    host = fam.binary.split("-")[0]
+    return str(ensure_built(spec.text or spec.name, host, fam.binary, Revision(host, spec.revision), build_dir).binary)
+
+
 def _open_live(family: str, build_dir: Path, opts: dict[str, Any]) -> Engine:
-    """A server the suite starts itself (prometheus-live, victoriametrics-live)."""
+    """A server the suite starts itself (prometheus-live, victoriametrics-live, mimir-live)."""
     if family == "victoriametrics-live":
         from promfuzz.engines.victoriametrics import VictoriaMetricsLiveEngine, find_binary
 
         return VictoriaMetricsLiveEngine(find_binary(build_dir), **opts)
+    if family == "mimir-live":
+        from promfuzz.engines.mimir_live import MimirLiveEngine
+        from promfuzz.engines.mimir_live import find_binary as find_mimir
+
+        return MimirLiveEngine(find_mimir(build_dir), **opts)
     return LiveEngine(build_dir / FAMILIES[family].binary, **opts)
 
 
@@ -309,7 +347,7 @@ def open_engine(name: str, /, *, build_dir: str | os.PathLike[str] | None = None
         fam = spec.family_def
         assert fam is not None
         if fam.kind == "host":
-            proc = HostProcess(bdir / fam.binary, host_name=fam.binary, extra_args=spec.host_args())
+            proc = HostProcess(bdir / host_binary(spec, bdir), host_name=fam.binary, extra_args=spec.host_args())
             opts.setdefault("name", spec.name)
             eng = HostEngine(proc, fam.host_engine, owns_process=True, **opts)
             _set_family(eng, spec)
@@ -338,6 +376,7 @@ def available_engines(
         return EngineInfo(
             name, kind, str(path), built, vers, note,  # type: ignore[arg-type]
             options=describe_options(name), reference=fam.same_build_reference,
+            revisions=tuple(_revision_rows(fam, bdir)) if kind == "host" else (),
         )
 
     for fam in FAMILIES.values():

@@ -12,7 +12,9 @@ stay as they are (options do not apply to them).
   defaults omitted, durations and booleans in one spelling, passes as the shortest
   ``passes=...`` plus ``+``/``-`` list, options sorted. ``mqe[passes=default]`` is ``mqe``.
 * The **family** is the part before ``[``; known-difference rules match on it.
-* ``FAMILY@REVISION`` is parsed and refused ("not supported yet").
+* ``FAMILY@REVISION[OPTIONS]`` names a host built against another revision of the
+  engine's module, or a local checkout (``mqe@/path/to/mimir``); the revision is part of
+  the name and ``promfuzz.engines.revisions`` builds the host on demand.
 
 The defaults are what each engine's project ships (docs/engines.md lists them with the
 file and line they were read from); the hosts report their effective configuration in
@@ -125,6 +127,9 @@ FAMILIES: dict[str, Family] = {
         Family("prometheus-live", "prometheus-server", "prometheus", kind="live"),
         # VictoriaMetrics single-node started by the suite (promfuzz.engines.victoriametrics).
         Family("victoriametrics-live", "victoria-metrics", "victoriametrics", kind="live"),
+        # The Mimir monolith started by the suite, queried through its query-frontend
+        # (promfuzz.engines.mimir_live); its same-build reference is the Mimir fork's engine.
+        Family("mimir-live", "mimir-server", "mimir-live", kind="live", same_build_reference="mimir-prometheus"),
     )
 }
 
@@ -203,6 +208,7 @@ class EngineSpec:
     text: str = ""  # the spec as given
     url: str | None = None  # http:<url> specs: the whole name
     given: frozenset[str] = frozenset()  # option keys the text set, defaults included
+    revision: str = ""  # FAMILY@REVISION: a module version/commit, or a checkout's absolute path
 
     @property
     def name(self) -> str:
@@ -210,7 +216,8 @@ class EngineSpec:
         if self.url is not None:
             return self.url
         items = [*self._pass_items(), *(f"{k}={v}" for k, v in self.options)]
-        return f"{self.family}[{','.join(items)}]" if items else self.family
+        base = f"{self.family}@{self.revision}" if self.revision else self.family
+        return f"{base}[{','.join(items)}]" if items else base
 
     def _pass_items(self) -> list[str]:
         if not self.passes:
@@ -261,7 +268,8 @@ class EngineSpec:
     def with_options(self, extra: Mapping[str, str]) -> EngineSpec:
         """This spec with options added (used by --reference auto)."""
         items = [f"{k}={v}" for k, v in extra.items()]
-        return parse_spec(f"{self.family}[{','.join(items)}]") if items else parse_spec(self.family)
+        base = f"{self.family}@{self.revision}" if self.revision else self.family
+        return parse_spec(f"{base}[{','.join(items)}]") if items else parse_spec(base)
 
 
 _SPEC_RE = re.compile(r"^(?P<family>[A-Za-z][A-Za-z0-9_-]*)(?P<rev>@[^\[\]]*)?(?:\[(?P<opts>[^\[\]]*)\])?$")
@@ -296,11 +304,12 @@ def parse_spec(text: str) -> EngineSpec:
     fam = FAMILIES.get(family)
     if fam is None:
         raise UnknownEngineError(f"unknown engine {family!r}; known engines: {', '.join(known_families())}")
+    revision = ""
     if m.group("rev") is not None:
-        raise ConfigError(
-            f"engine {text!r}: revisions (@REV) are not supported yet; build the host from a "
-            f"changed hosts/{fam.binary.split('-')[0]}/go.mod instead"
-        )
+        from promfuzz.engines.revisions import normalize_revision
+
+        host = fam.binary.split("-")[0] if fam.kind == "host" else ""
+        revision = normalize_revision(text, host, m.group("rev")[1:])
     raw = [o.strip() for o in (m.group("opts") or "").split(",") if o.strip()]
     given: dict[str, str] = {}
     toggles: dict[str, bool] = {}
@@ -348,7 +357,9 @@ def parse_spec(text: str) -> EngineSpec:
         passes = tuple(state.items())
     defaults = {o.name: o.default for o in fam.options}
     options = tuple(sorted((k, v) for k, v in given.items() if v != defaults.get(k)))
-    return EngineSpec(family, options, passes, text=text, given=frozenset(given) | frozenset(toggles))
+    return EngineSpec(
+        family, options, passes, text=text, given=frozenset(given) | frozenset(toggles), revision=revision
+    )
 
 
 def _opt_list(fam: Family) -> str:

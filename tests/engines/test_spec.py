@@ -83,8 +83,9 @@ def test_option_values_fill_in_defaults() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("mqe@v1.3.1-0.20260423142704-aced80d74930", "revisions (@REV) are not supported yet"),
-        ("mqe@/home/me/src/mimir[passes=all]", "revisions (@REV) are not supported yet"),
+        ("prometheus-live@v0.316.0", "revisions (@REV) apply to host families only"),
+        ("mqe@", "expected a revision after @"),
+        ("thanos@bad rev", "is not a module version, commit or branch of github.com/thanos-io/promql-engine"),
         ("mqe[foo=1]", "unknown option 'foo' for mqe; mqe takes lookback, delayed_name_removal, passes, +PASS/-PASS"),
         ("mqe[optimizers=all]", "unknown option 'optimizers' for mqe (an option of thanos)"),
         ("thanos[delayed_name_removal=true]", "unknown option 'delayed_name_removal' for thanos"),
