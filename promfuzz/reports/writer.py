@@ -6,7 +6,9 @@ Layout of a run folder (``reports/<run-id>/``)::
                      throughput, coverage (schema: docs/reports.md)
     findings.jsonl   one JSON object per distinct signature (appended as found)
     junit.xml        one test case per signature (errors for panics, failures for divergences)
-    index.html       one card per signature: shrunk case, both results, diff, chart
+    index.html       organised by bug: new / still failing / not seen again since the previous
+                     run, one card per bug (minimal case, side-by-side answer diff), folds for
+                     expected differences and unsupported queries (docs/reading-a-report.md)
 
 :func:`write_report` rewrites the three derived files from the records at any time, so a
 run calls it periodically and at the end, and ``promfuzz report DIR`` calls it again.
@@ -163,23 +165,74 @@ _env = jinja2.Environment(
 )
 
 
-def render_html(summary: Mapping[str, Any], findings: Sequence[Finding], trend: Mapping[str, Any] | None = None) -> str:
-    cards = []
-    for f in report_order(findings):
+_AUTO: Any = object()
+
+
+def render_html(summary: Mapping[str, Any], findings: Sequence[Finding], trend: Mapping[str, Any] | None = None,
+                *, folder: Path | None = None, previous: Any = _AUTO) -> str:
+    """index.html, organised by bug (promfuzz/reports/bugview.py): three lists (new, still
+    failing, not seen again since ``previous``: a :class:`bugview.Run`, None for none, by
+    default the previous run folder next to ``folder``), one card per bug, folds for
+    expected differences and unsupported queries."""
+    from promfuzz.reports import bugview as bv
+    from promfuzz.reports.records import ThroughputSample
+
+    run = bv.Run(folder, summary, list(findings))
+    if previous is _AUTO:
+        previous = bv.find_previous_run(folder, summary) if folder is not None else None
+    bugs = bv.group_bugs(run)
+    bv.classify(bugs, previous)
+    gone = bv.gone_bugs(bugs, run, previous)
+    ledger_note = bv.apply_ledger(bugs, gone, run, previous, bv.corpus_of(folder))
+    bugs = bv.order_bugs(bugs)
+    cards: list[dict[str, Any]] = []
+    for b in bugs:
+        f = b.lead
+        assert f is not None
         svg = f.chart_svg
         if svg is None and f.params.get("kind") == "range":
             svg = f.chart_svg = charts.result_overlay_svg(f.results) or ""
-        cards.append({"f": f, "chart": Markup(svg) if svg else None,
+        b.case_text = bv.read_case(b.case_file, folder)
+        rows, left = bv.answer_rows(f)
+        cards.append({"bug": b, "chart": Markup(svg) if svg else None, "rows": rows, "rows_left": left,
+                      "params": bv.params_text(f.params), "shrink": bv.shrink_text(f.shrink),
                       "panicked": panicked_engine(f) if f.panic is not None else None})
-    from promfuzz.reports.records import ThroughputSample
+    panic_rows = [{"engine": panicked_engine(b.lead), "message": b.panic, "hits": b.hits, "query": b.lead.query,
+                   "anchor": b.anchor} for b in bugs if b.panic is not None and b.lead is not None]
+    regressions = [b for b in bugs if b.status == "fixed-regression"]
+    lists = [("new", "new bug" + ("s" if sum(b.trend == "new" for b in bugs) != 1 else "") + " in this run",
+              [b for b in bugs if b.trend == "new"]),
+             ("still", "still failing", regressions + [b for b in bugs if b.trend == "still" and b not in regressions]),
+             ("gone", "not seen again (fixed?)", gone)]
+    if previous is not None:
+        prev_line = (f"Compared with the previous run {previous.run_id} (started {previous.summary.get('started_at')}"
+                     f"{', ' + str(previous.folder) if previous.folder else ''}): a bug it had and this run did not "
+                     "see is listed as not seen again, a hint rather than proof that it is fixed.")
+    elif folder is not None:
+        prev_line = (f"No earlier run with the same reference next to this one (in {folder.parent}): a bug is new "
+                     "unless the bug ledger knows it.")
+    else:
+        prev_line = "No previous run given: a bug is new unless the bug ledger knows it."
 
+    def counted(values: Sequence[str]) -> list[tuple[str, int]]:
+        return sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0]))
+    everyone = bugs + gone
+    filters = {"engine": counted([e for b in everyone for e in b.engines]),
+               "status": counted([b.status for b in everyone]),
+               "category": counted([b.category for b in everyone if b.category])}
+    counts = summary.get("counts", {}) or {}
+    status = ("complete" if summary.get("complete") else
+              "interrupted (the report is complete up to the stop)" if summary.get("interrupted") else "running")
     tp = [ThroughputSample(**t) for t in summary.get("throughput", [])]
     tsvg = charts.throughput_svg(tp)
     return _env.get_template("index.html.j2").render(
-        summary=summary,
-        cards=cards,
-        panics=[c for c in cards if c["f"].panic is not None],
-        rules=rules_summary(findings),
+        summary=summary, run=run, counts=counts, status_line=status,
+        verdicts=sorted((counts.get("by_verdict") or {}).items(), key=lambda kv: -kv[1]),
+        budget=bv.budget_text(summary.get("budget")), versions=bv.versions_text, cat=bv.category_words,
+        status_words=bv.STATUS_WORDS, findings_count=len(findings),
+        bugs=bugs, cards=cards, panics=panic_rows, lists=lists, filters=filters,
+        previous_line=prev_line, ledger_note=ledger_note,
+        expected=bv.expected_sections(findings), unsupported=bv.unsupported_sections(findings),
         throughput_chart=Markup(tsvg) if tsvg else None,
         coverage=summary.get("grammar_coverage") or {},
         trend=trend,
@@ -187,14 +240,16 @@ def render_html(summary: Mapping[str, Any], findings: Sequence[Finding], trend: 
 
 
 def write_report(folder: Path, summary: Mapping[str, Any], findings: Sequence[Finding] | None = None,
-                 trend: Mapping[str, Any] | None = None) -> None:
-    """(Re)write summary.json, junit.xml and index.html in ``folder``."""
+                 trend: Mapping[str, Any] | None = None, previous: Any = _AUTO) -> None:
+    """(Re)write summary.json, junit.xml and index.html in ``folder``. ``previous``: the run
+    index.html compares with (a :class:`promfuzz.reports.bugview.Run`, or None); by default
+    the latest earlier run next to ``folder`` (see :func:`render_html`)."""
     folder.mkdir(parents=True, exist_ok=True)
     if findings is None:
         _, findings = load_run(folder)
     write_json_atomic(folder / SUMMARY_FILE, _ordered_summary(summary, findings), sort_keys=False)
     write_junit(folder / "junit.xml", summary, findings)
-    html = render_html(summary, findings, trend)
+    html = render_html(summary, findings, trend, folder=folder, previous=previous)
     tmp = folder / ".index.html.tmp"
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(folder / "index.html")

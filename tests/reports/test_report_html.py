@@ -41,9 +41,9 @@ def test_report_escapes_everything_from_queries_and_engines(tmp_path: Path) -> N
     fs = [_finding("differential-value-aaaa")]
     write_report(tmp_path, _summary(fs), fs)
     html = (tmp_path / "index.html").read_text()
-    assert "<script>" not in html
+    assert EVIL not in html and "<script>alert" not in html  # the page has one script of its own, the filters
     assert "&lt;script&gt;" in html
-    assert html.count('class="card ') == 1
+    assert html.count('<article class="bug ') == 1  # one card per bug (each signature its own here)
     assert "<svg" in html  # the overlay chart and the throughput chart
 
 
@@ -89,9 +89,9 @@ def test_report_renders_in_headless_chromium_with_cards_and_a_chart(tmp_path: Pa
     dom = subprocess.run([CHROMIUM, *FLAGS, *profile, "--dump-dom", url], capture_output=True, timeout=120, text=True)
     assert dom.returncode == 0, dom.stderr[-2000:]
     rendered = dom.stdout
-    assert rendered.count('class="card ') == 2
+    assert rendered.count('<article class="bug ') == 2
     assert '<div class="chart"><svg' in rendered
-    assert "<script>" not in rendered
+    assert "<script>alert" not in rendered
     png = tmp_path / "shot.png"
     shot = subprocess.run([CHROMIUM, *FLAGS, *profile, f"--screenshot={png}", "--window-size=1200,1600", url],
                           capture_output=True, timeout=120)
@@ -151,10 +151,10 @@ def test_a_panic_is_the_first_thing_the_html_report_shows(tmp_path: Path) -> Non
     html = (tmp_path / "index.html").read_text()
     banner = html.find('id="panics"')
     assert banner != -1, "no panic banner"
-    assert banner < html.find("<h2>Findings") and banner < html.find('class="card ')
-    assert PANIC in html[banner:html.find("<h2>Findings")]
-    first_card = html[html.find('<div class="card '):]
-    assert first_card.startswith('<div class="card engine_failure panic"')
+    assert banner < html.find('<section id="bugs">') and banner < html.find('<article class="bug ')
+    assert PANIC in html[banner:html.find('<section id="overview">')]
+    first_card = html[html.find('<article class="bug '):]
+    assert first_card.startswith('<article class="bug s-new panic"')
     # Without a panic there is no banner.
     write_report(tmp_path / "calm", _summary(fs[:5]), fs[:5])
     assert 'id="panics"' not in (tmp_path / "calm" / "index.html").read_text()
@@ -187,5 +187,5 @@ def test_the_report_shows_per_rule_hits_and_shapes(tmp_path: Path) -> None:
     assert [e["query"] for e in r["examples"]] == ["rate(foo[1m]) > 1", "(A / B) ^ -33.9"]
     assert rules["other-rule"]["shapes"] == 1
     html = (tmp_path / "index.html").read_text()
-    section = html[html.find("Known-difference rules"):html.find("<h2>Findings")]
-    assert "(A / B) ^ -33.9" in section and "901" in section
+    section = html[html.find('<section id="expected">'):html.find('<section id="unsupported">')]
+    assert "(A / B) ^ -33.9" in section and "901 hits" in section
