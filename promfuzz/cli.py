@@ -373,7 +373,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
         runs.append((folder, summary, findings))
     tr = trend([(str(s.get("run_id", f)), s) for f, s, _ in runs]) if len(runs) > 1 else None
     last_folder, last_summary, last_findings = runs[-1]
-    write_report(last_folder, last_summary, last_findings, trend=tr)
+    if len(runs) > 1:  # index.html compares with the run given before the last
+        from promfuzz.reports.bugview import Run
+
+        write_report(last_folder, last_summary, last_findings, trend=tr, previous=Run(*runs[-2]))
+    else:  # with the latest earlier run next to it, if any
+        write_report(last_folder, last_summary, last_findings, trend=tr)
     print(f"report: {last_folder / 'index.html'}")
     if tr:
         print(f"new: {len(tr['new'])}  still failing: {len(tr['still_failing'])}  fixed: {len(tr['fixed'])}")
