@@ -15,7 +15,7 @@ define host_src
 $(shell find hosts/$(1) -name '*.go' -o -name 'go.mod' -o -name 'go.sum' 2>/dev/null) $(HOSTKIT_SRC)
 endef
 
-HOSTS := $(BUILD)/prometheus-host $(BUILD)/mimir-host $(BUILD)/thanos-host $(BUILD)/prometheus-server \
+HOSTS := $(BUILD)/prometheus-host $(BUILD)/mimir-host $(BUILD)/thanos-host $(BUILD)/prometheus-server $(BUILD)/mimir-server \
          $(BUILD)/promqltest-runner $(BUILD)/promqltest-runner-mimir $(BUILD)/promqltest-runner-thanos
 
 .PHONY: all venv hosts deps fuzz test test-go test-py lint clean help
@@ -80,6 +80,11 @@ $(BUILD)/promqltest-runner-thanos: $(call host_src,thanos)
 $(BUILD)/prometheus-server: hosts/prometheus/go.mod hosts/prometheus/go.sum
 	@mkdir -p $(BUILD)
 	bash hosts/prometheus/build-server.sh ../../$@
+
+# The Mimir monolith (mimir-live), at the same pinned Mimir commit as hosts/mimir.
+$(BUILD)/mimir-server: hosts/mimir-server/go.mod hosts/mimir-server/go.sum hosts/mimir-server/build.sh hosts/mimir/go.mod
+	@mkdir -p $(BUILD)
+	bash hosts/mimir-server/build.sh ../../$@
 
 fuzz: venv hosts
 	$(VENV)/bin/promfuzz run $(FUZZ_ARGS)
