@@ -112,6 +112,9 @@ class _Run:
                         f = Finding.from_json_obj(json.loads(line))
                         self.findings[f.signature] = f
         self.t0 = time.monotonic()
+        from promfuzz.bugs.grouping import RunBugs
+
+        self.bugs = RunBugs(cfg.corpus)
         self.store = None
         if cfg.corpus is not None:
             from promfuzz.corpus.store import CorpusStore
@@ -156,6 +159,9 @@ class _Run:
                 f.case_file = self._store_case(stored, f)
             except ValueError as e:  # a case promqltest cannot express: keep the finding, say why
                 f.shrink = {**f.shrink, "not_stored": str(e)}
+        # Its bug: a ledger entry of the corpus (whose last_seen this updates; a fixed one is
+        # flagged as a regression) or a new one named by its grouping key.
+        self.bugs.assign(f, stored, self.engine_versions)
         # The range chart is drawn when the report is next written (render_html), not here.
         self.findings[f.signature] = f
 
@@ -412,7 +418,8 @@ def run_campaign(cfg: CampaignConfig, progress: bool = True, resume_state: dict[
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
     """The end-of-run lines: engine panics first (a crash must not drown in the list),
     then the counts, the known-difference rules (hits and distinct shapes each) and one
-    line per finding, in report order."""
+    line per bug (promfuzz/bugs/grouping.py; new bugs first), then how many other
+    findings (unsupported queries, ungrouped kinds) there are."""
     c = summary["counts"]
     for p in summary.get("panics", []):
         print(f"PANIC in {p['engine']}: {p['message']} (x{p['occurrences']}): {p['query']}"
@@ -430,9 +437,14 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         print(f"  explain: {summary['explain']['labels']}", file=sys.stderr)
     for rid, r in summary.get("rules", {}).items():
         print(f"  rule {rid}: {r['hits']} hit(s) in {r['shapes']} shape(s)", file=sys.stderr)
-    for s in summary["signatures"]:
-        kind = "PANIC" if s.get("panic") else s["verdict"]
-        print(f"  [{kind}] {s['key']} x{s['occurrences']}: {s['query']}", file=sys.stderr)
+    # Bugs, not signatures (those stay in summary.json): new ones first, with their counts.
+    from promfuzz.bugs.grouping import format_bugs
+
+    for line in format_bugs(summary.get("bugs", [])):
+        print(line, file=sys.stderr)
+    other = Counter(s["verdict"] for s in summary["signatures"] if not s.get("bug_id") and s["verdict"] != "expected")
+    if other:
+        print("  other findings: " + ", ".join(f"{n} {v}" for v, n in sorted(other.items())), file=sys.stderr)
     print(f"report: {out / 'index.html'}", file=sys.stderr)
 
 

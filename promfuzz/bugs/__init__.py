@@ -13,6 +13,7 @@ from promfuzz.bugs.ledger import (
     find_bug,
     load_ledger,
     parse_bug,
+    record_bug_seen,
     record_replay,
     record_results,
     unassigned_cases,
@@ -21,5 +22,5 @@ from promfuzz.bugs.ledger import (
 
 __all__ = [
     "STATUSES", "Attribution", "Bug", "LedgerError", "ReportInfo", "SeenUpdate", "case_index", "dump_bug",
-    "find_bug", "load_ledger", "parse_bug", "record_replay", "record_results", "unassigned_cases", "write_bug",
+    "find_bug", "load_ledger", "parse_bug", "record_bug_seen", "record_replay", "record_results", "unassigned_cases", "write_bug",
 ]

@@ -173,7 +173,8 @@ def attribution(f: HitFacts) -> tuple[str, str]:
     """(build, layer) of the key (see the module doc)."""
     fam = _family(f.target)
     own = _same_build_reference(fam)
-    passes = sorted(a for a in f.attributed if a[:1] in "+-" or a in ("passes", "optimizers"))
+    # The pass's name without explain's sign (which way the toggle goes is the same bug).
+    passes = sorted({a.lstrip("+-") for a in f.attributed if a[:1] in "+-" or a in ("passes", "optimizers")})
     if passes:
         return fam, "pass:" + ",".join(passes)
     target_is_prometheus = own == fam and fam not in ("prometheus", "prometheus-promqltest") and \
@@ -374,11 +375,23 @@ class LedgerIndex:
         return self.bugs[got.most_common(1)[0][0]]
 
 
+def ledger_attribution(bug: Any) -> dict[str, Any]:
+    """What a ledger entry's ``[attribution]`` says, as explain would: its pass, or a fork lag."""
+    a = bug.attribution
+    if a.pass_:
+        return {"label": "engine", "attributed": ["+" + a.pass_]}
+    if a.layer == "fork":
+        return {"label": "fork-lag", "attributed": []}
+    return {}
+
+
 def ledger_index(corpus: str | Path, bugs: Sequence[Any] | None = None,
                  facts: Mapping[str, HitFacts] | None = None) -> LedgerIndex:
     """The keys of every ledger bug's member cases (their stored .json; ``facts`` may give
-    them instead, by member path). Not-a-bug entries are indexed too: a new hit like them
-    is theirs."""
+    them instead, by member path). Each member is indexed under two keys: with the
+    attribution its entry records (a pass, a fork lag) and with none (what a hit that
+    was not explained has). Not-a-bug entries are indexed too: a new hit like them is
+    theirs."""
     from promfuzz.bugs.ledger import load_ledger
 
     if bugs is None:
@@ -386,13 +399,44 @@ def ledger_index(corpus: str | Path, bugs: Sequence[Any] | None = None,
     idx = LedgerIndex()
     for b in bugs:
         idx.bugs[b.id] = b
+        attr = ledger_attribution(b)
         for m in b.members:
             try:
                 hf = facts[m] if facts is not None and m in facts else facts_from_case_file(Path(corpus) / m)
             except (OSError, ValueError, KeyError):
                 continue
-            idx.by_key.setdefault(group_key(hf).text(), Counter())[b.id] += 1
+            static = HitFacts(**{**hf.to_json_obj(), "label": "", "attributed": ()})
+            keys = {group_key(static).text()}
+            if attr:
+                keys.add(group_key(HitFacts(**{**static.to_json_obj(), "label": attr["label"],
+                                               "attributed": tuple(attr["attributed"])})).text())
+            for k in keys:
+                idx.by_key.setdefault(k, Counter())[b.id] += 1
     return idx
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The bug a finding belongs to (:func:`assign`)."""
+
+    bug_id: str
+    title: str
+    status: str  # new | open | reported | fixed-regression | wontfix | documented
+    key: GroupKey
+    ledger: Any = None  # the matched promfuzz.bugs.Bug, or None for a new bug
+
+
+def assign(hf: HitFacts, index: LedgerIndex | None) -> Assignment:
+    """Match a hit against the ledger first (the key with its attribution, then without);
+    else a new bug ``new-<hash of the key>``."""
+    key = group_key(hf)
+    if index is not None:
+        bug = index.match(key)
+        if bug is None and (hf.label or hf.attributed):
+            bug = index.match(group_key(HitFacts(**{**hf.to_json_obj(), "label": "", "attributed": ()})))
+        if bug is not None:
+            return Assignment(bug.id, bug.title, bug_status(bug), key, bug)
+    return Assignment(key.new_id(), new_bug_title(hf, key), "new", key)
 
 
 def bug_status(bug: Any) -> str:
@@ -404,27 +448,93 @@ def bug_status(bug: Any) -> str:
     return str(bug.status)
 
 
+class RunBugs:
+    """A campaign parent's side of the grouping: gives every failing finding its bug
+    (ledger first) and updates the ledger of the campaign's corpus (``last_seen``; a
+    ``fixed`` bug found again is flagged as a regression, on the console too)."""
+
+    GROUPED = ("divergence", "engine_failure")
+
+    def __init__(self, corpus: str | Path | None) -> None:
+        self.corpus = Path(corpus) if corpus is not None else None
+        self._index: LedgerIndex | None = None
+        self._loaded = False
+        self.regressions: list[str] = []
+
+    def index(self) -> LedgerIndex | None:
+        if not self._loaded:
+            self._loaded = True
+            if self.corpus is not None and (self.corpus / "bugs").is_dir():
+                from promfuzz.errors import InputError
+
+                try:
+                    self._index = ledger_index(self.corpus)
+                except InputError as e:  # a broken ledger must not stop the run: say so, group without it
+                    import sys
+
+                    print(f"promfuzz: bug ledger not used: {e}", file=sys.stderr)
+        return self._index
+
+    def assign(self, f: Any, stored: Any = None, versions: Mapping[str, Mapping[str, str]] | None = None) -> None:
+        """Set ``f.bug_id``/``bug_title``/``bug_status`` (a :class:`Finding`; ``stored`` its
+        :class:`promfuzz.pipeline.StoredCase`, when the worker sent one)."""
+        if f.verdict not in self.GROUPED:
+            return
+        ex = getattr(f, "explain", None) or {}
+        tv = (versions or {}).get(f.target, {})
+        if stored is not None:
+            hf = facts_from_verdict(target=f.target, reference=f.reference, query=stored.case.query,
+                                    verdict=stored.verdict, dataset=stored.case.dataset, explain=ex, versions=tv)
+        else:
+            hf = HitFacts(target=f.target, reference=f.reference, query=f.query, category=f.category,
+                          label=str(ex.get("label", "")), attributed=tuple(ex.get("attributed", ())))
+        a = assign(hf, self.index())
+        f.bug_id, f.bug_title, f.bug_status = a.bug_id, a.title, a.status
+        if a.ledger is not None and self.corpus is not None:
+            from promfuzz.bugs.ledger import record_bug_seen
+
+            up = record_bug_seen(self.corpus, a.bug_id, f.case_file or f.query, f.target)
+            for line in up.lines():
+                import sys
+
+                self.regressions.append(line)
+                print(f"promfuzz: {line}", file=sys.stderr)
+            if not up.regressions and a.status == "fixed-regression":
+                f.bug_status = "open"  # fixed on other engines than this target: not a regression here
+
+
+def format_bugs(bugs: Sequence[Mapping[str, Any]], limit: int = 60) -> list[str]:
+    """The console lines of summary.json's ``bugs``: new ones first, with counts."""
+    if not bugs:
+        return []
+    by_status = Counter(b["status"] for b in bugs)
+    head = f"{len(bugs)} bug(s): " + ", ".join(f"{n} {s}" for s, n in by_status.items())
+    lines = [head]
+    for b in bugs[:limit]:
+        nf = len(b["findings"])
+        lines.append(f"  [{b['status']}] {b['id']} ({nf} finding{'s' if nf != 1 else ''}, {b['hits']} hit"
+                     f"{'s' if b['hits'] != 1 else ''}, {', '.join(b['engines'])}): {b['title']}")
+    if len(bugs) > limit:
+        lines.append(f"  ... and {len(bugs) - limit} more (summary.json's bugs)")
+    return lines
+
+
 def new_bug_title(f: HitFacts, key: GroupKey) -> str:
     """An English title for a bug not in the ledger (no placeholders, no dict reprs)."""
-    what = {
-        "answer": "answers differently", "order": "orders series differently",
-    }.get(key.kind or kind_of(f))
     k = key.kind or kind_of(f)
-    if what is None and k.startswith("annotations:"):
-        d = k.split(":", 1)[1]
-        what = {"missing": "leaves out annotations", "extra": "adds annotations"}.get(d, "reports other annotations")
-    if what is None and k.startswith("error:"):
-        side = k.split(":", 1)[1]
-        what = {"tgt": "fails where Prometheus answers", "ref": "answers where Prometheus fails",
-                "panic": "panics", "both": "fails with another error"}.get(side, "fails differently")
-    what = what or k.replace("_", " ")
+    what = {"answer": "answers differently", "order": "orders series differently"}.get(k)
+    what = what or {
+        "diagnostics:fewer": "leaves out a warning, info or error the reference reports",
+        "diagnostics:more": "reports a warning, info or error the reference does not",
+        "diagnostics:other": "reports other warnings, infos or errors than the reference",
+        "panic": "panics",
+    }.get(k) or k.replace("_", " ")
     if key.layer.startswith("pass:"):
-        return f"{_family(f.target)} with the {key.layer[5:].lstrip('+-')} pass {what} (e.g. {_short(f.query)})"
+        return f"{_family(f.target)} with the {key.layer[5:]} pass: it {what} (e.g. {_short(f.query)})"
     if key.layer == "version":
-        return f"{key.build}'s older Prometheus {what} than Prometheus {f.reference} (e.g. {_short(f.query)})"
+        return f"{key.build} vendors an older Prometheus: it {what} (e.g. {_short(f.query)})"
     who = f"{key.build} (fork lag)" if key.layer == "fork" else _family(f.target)
-    about = f" in {key.focus}" if key.focus and key.focus != "unparsed" else ""
-    return f"{who} {what}{about}: {_short(f.query)}"
+    return f"{who} {what}: {_short(f.query)}"
 
 
 def _short(q: str, n: int = 80) -> str:

@@ -426,6 +426,27 @@ def record_results(corpus: str | os.PathLike[str], results: Iterable[tuple[str, 
     return SeenUpdate(tuple(seen), tuple(regressions), tuple(passing))
 
 
+def record_bug_seen(corpus: str | os.PathLike[str], bug_id: str, case: str, engine: str, *,
+                    now: str | None = None, write: bool = True) -> SeenUpdate:
+    """A campaign found bug ``bug_id`` again (a new hit the grouping matched to it,
+    :func:`promfuzz.bugs.grouping.assign`, whose case need not be a member): set its
+    ``last_seen``; a ``fixed`` bug seen on one of its engines is a regression (the bug gets
+    ``regression = ...``, as :func:`record_results` does for a failing member)."""
+    bugs = {b.id: b for b in load_ledger(corpus, check_members=False)}
+    b = bugs.get(bug_id)
+    if b is None or not b.is_bug:
+        return SeenUpdate()
+    now = now or _today()
+    b = replace(b, last_seen=now)
+    regressions: tuple[tuple[str, str, str], ...] = ()
+    if b.status == "fixed" and b.wrong == "target" and any(_engine_matches(e, engine) for e in b.engines):
+        regressions = ((b.id, case, engine),)
+        b = replace(b, regression=f"{now}: {case} fails again on {engine} (fixed in {b.fixed_in})")
+    if write:
+        write_bug(corpus, b)
+    return SeenUpdate((b.id,), regressions)
+
+
 def record_replay(report: Any, *, now: str | None = None, write: bool = True) -> dict[str, SeenUpdate]:
     """:func:`record_results` for a :class:`promfuzz.corpus.replay.ReplayReport`, per corpus
     (a file's corpus is the folder above its signature folder, when it has ``bugs/``)."""
