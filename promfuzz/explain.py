@@ -114,23 +114,28 @@ def option_variants(target: str) -> list[Variant]:
     return unique
 
 
-def revision_variants(target: str) -> tuple[list[Variant], str]:
-    """Every other built revision of the target's family, and a note. Uses
-    :mod:`promfuzz.engines.revisions` (per-revision host builds) when it is there."""
+def revision_variants(target: str, build_dir: str | Path | None = None) -> tuple[list[Variant], str]:
+    """Every other built revision of the target's host (``.build/revs``, built by
+    ``FAMILY@REV`` specs: :mod:`promfuzz.engines.revisions`) as ``FAMILY@REV[options]``,
+    and a note when there is none."""
+    from promfuzz.engines.registry import default_build_dir
+
+    spec = parse_spec(target)
+    fam = spec.family_def
+    if fam is None or fam.kind != "host":
+        return [], ""
     try:
-        from promfuzz.engines import revisions  # type: ignore[attr-defined]
+        from promfuzz.engines.revisions import built_revisions
     except ImportError:
         return [], "only the pinned build: per-revision hosts (promfuzz.engines.revisions) are not available"
-    spec = parse_spec(target)
-    lister = getattr(revisions, "built_revisions", None)
-    if lister is None:
-        return [], "only the pinned build: promfuzz.engines.revisions lists no built revisions"
+    host = fam.binary.split("-")[0]
+    inner = spec.name[len(spec.family):]
     out = []
-    for rev in lister(spec.family):
-        name = getattr(rev, "spec", None) or f"{spec.family}@{rev}"
-        inner = spec.name[len(spec.family):]
-        out.append(Variant(f"{name}{inner}", "revision", str(getattr(rev, "revision", rev))))
-    return out, "" if out else f"no other revision of {spec.family} is built"
+    for b in built_revisions(Path(build_dir) if build_dir is not None else default_build_dir(), host):
+        rev = str(b.meta.get("revision", ""))
+        if rev and rev != getattr(spec, "revision", None):
+            out.append(Variant(f"{spec.family}@{rev}{inner}", "revision", rev))
+    return out, "" if out else f"only the pinned build: no other revision of the {host} host is built (build one with {spec.family}@REV)"
 
 
 def shared_options(target: str) -> dict[str, str]:
@@ -324,8 +329,16 @@ class Explainer:
         spec = parse_spec(target)
         if spec.family_def is None or spec.url is not None:
             raise ConfigError(f"explain: {target!r} is not an engine family promfuzz builds (an http: target has no options to toggle)")
-        ref_name = reference or resolve_reference("auto", target)
-        up_name: str | None = upstream_spec(target, self.upstream)
+        if case.params.lookback_ms is not None and "lookback" not in spec.given:
+            from promfuzz.engines.registry import spec_with_lookback
+
+            spec = parse_spec(spec_with_lookback(spec.name, case.params.lookback_ms))  # every engine runs under it
+        ref_name = reference or resolve_reference("auto", spec.name)
+        if reference and case.params.lookback_ms is not None and not reference.startswith("http:"):
+            from promfuzz.engines.registry import spec_with_lookback
+
+            ref_name = spec_with_lookback(reference, case.params.lookback_ms)
+        up_name: str | None = upstream_spec(spec.name, self.upstream)
         if up_name == ref_name:
             up_name = None
         ex = Explanation(name, spec.name, ref_name, up_name, "")
@@ -336,9 +349,9 @@ class Explainer:
         if variants:
             plan += option_variants(spec.name)
         if revisions:
-            if spec.family not in self._revision_cache:
-                self._revision_cache[spec.family] = revision_variants(spec.name)
-            revs, note = self._revision_cache[spec.family]
+            if spec.name not in self._revision_cache:
+                self._revision_cache[spec.name] = revision_variants(spec.name, self._build_dir)
+            revs, note = self._revision_cache[spec.name]
             plan += revs
             if note:
                 ex.notes.append(note)

@@ -606,7 +606,10 @@ def store_finding(store: CorpusStore, stored: StoredCase, f: Finding, cfg: Campa
         except ValueError:
             text = None  # the store writes such a case without an expectation (nothing to check)
         if text is not None and len(text) <= PASTEABLE_CHECK_MAX_BYTES and _load_steps(stored.case) <= PASTEABLE_CHECK_MAX_STEPS:
-            why = check_pasteable(text, f.reference)
+            # A case run under another lookback: the runner's test engine (5m) would not reproduce it.
+            from promfuzz.engines.registry import spec_with_lookback
+
+            why = check_pasteable(text, spec_with_lookback(f.reference, stored.case.params.lookback_ms))
             if why is not None:
                 raise ValueError(why)
     outcome = store.add(

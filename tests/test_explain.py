@@ -45,14 +45,14 @@ class FakeEngine:
         self.closed = True
 
 
-def fake_explainer(answer: Callable[[Any], float]) -> tuple[Explainer, dict[str, FakeEngine]]:
+def fake_explainer(answer: Callable[[Any], float], build_dir: Path | None = None) -> tuple[Explainer, dict[str, FakeEngine]]:
     opened: dict[str, FakeEngine] = {}
 
     def opener(name: str) -> FakeEngine:
         opened[name] = FakeEngine(name, answer)
         return opened[name]
 
-    return Explainer(opener=opener), opened
+    return Explainer(opener=opener, build_dir=build_dir or "/nonexistent-build-dir"), opened
 
 
 def pass_on(name: str) -> Callable[[Any], float]:
@@ -246,3 +246,27 @@ def test_no_upstream_row_when_the_reference_is_upstream() -> None:
     ex, _ = fake_explainer(lambda s: 1.0 if s.family == "prometheus-live" else 0.0)
     e = ex.explain(CASE, "prometheus-live", variants=False)
     assert (e.label, e.conclusion) == ("engine", "engine: prometheus-live differs from prometheus (no upstream to compare with)")
+
+
+def test_other_built_revisions_are_replayed_and_a_fix_is_named(tmp_path: Path) -> None:
+    rev = tmp_path / "revs" / "mimir-0123456789abcdef"
+    rev.mkdir(parents=True)
+    (rev / "mimir-host").write_text("")
+    (rev / "meta.json").write_text(json.dumps({"host": "mimir", "revision": "v1.2.3", "binary_name": "mimir-host",
+                                               "built_at": 1}))
+    ex, _ = fake_explainer(lambda s: 1.0 if s.family == "mqe" and not s.revision else 0.0, tmp_path)
+    e = ex.explain(CASE, "mqe[passes=all]")
+    revs = [r for r in e.rows if r.role == "revision"]
+    assert [(r.engine, r.vs_reference) for r in revs] == [("mqe@v1.2.3[passes=all]", "match")]
+    assert e.conclusion.endswith("; fixed in v1.2.3") or "fixed in v1.2.3" in e.conclusion
+    assert not e.notes
+    ex, _ = fake_explainer(lambda s: 0.0)
+    e = ex.explain(CASE, "mqe")
+    assert e.notes and e.notes[0].startswith("only the pinned build")
+
+
+def test_the_case_lookback_reaches_every_engine() -> None:
+    ex, opened = fake_explainer(lambda s: 0.0)
+    case = Case(Dataset(()), "a", EvalParams.instant(0).with_lookback(30_000))
+    e = ex.explain(case, "mqe", variants=False)
+    assert [r.engine for r in e.rows] == ["mimir-prometheus[lookback=30s]", "prometheus[lookback=30s]", "mqe[lookback=30s]"]

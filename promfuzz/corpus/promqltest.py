@@ -226,6 +226,10 @@ Command = LoadCommand | ClearCommand | EvalCommand
 class TestFile:
     source: str
     commands: tuple[Command, ...] = field(default_factory=tuple)
+    lookback_ms: int | None = None
+    """A ``# promfuzz:lookback 30s`` line: every eval of the file runs under that lookback
+    delta (a per-file setting: promqltest has no directive for it, and ignores the comment;
+    :func:`promfuzz.corpus.replay.file_settings` opens the engines with it)."""
 
     __test__ = False  # not a pytest class
 
@@ -241,6 +245,8 @@ class TestFile:
                 yield data, cmd
 
     def cases(self) -> list[Case]:
+        if self.lookback_ms is not None:
+            return [Case(ds, ev.query, ev.eval_params.with_lookback(self.lookback_ms)) for ds, ev in self.evals()]
         return [Case(ds, ev.query, ev.eval_params) for ds, ev in self.evals()]
 
     def start_timestamps_in_effect(self) -> Iterator[tuple[EvalCommand, bool]]:
@@ -322,7 +328,20 @@ class _Reader:
             else:
                 raise self.fail(i, f"invalid command {line!r}: expected load, load_with_nhcb, clear or eval")
             i += 1
-        return TestFile(self.source, tuple(cmds))
+        return TestFile(self.source, tuple(cmds), self.lookback())
+
+    def lookback(self) -> int | None:
+        found = None
+        for i, raw in enumerate(self.raw):
+            s = raw.strip(_GO_SPACE)
+            if s.startswith(LOOKBACK_COMMENT):
+                ms = self.duration(i, s[len(LOOKBACK_COMMENT):].strip(), "lookback")
+                if ms <= 0:
+                    raise self.fail(i, f"invalid lookback {s[len(LOOKBACK_COMMENT):].strip()!r}: expected a positive duration")
+                if found is not None and found != ms:
+                    raise self.fail(i, "a second, different # promfuzz:lookback line")
+                found = ms
+        return found
 
     # load ---------------------------------------------------------------------
     def parse_load(self, i: int) -> tuple[int, LoadCommand]:
@@ -711,6 +730,7 @@ def _load_lines(ds: Dataset, interval: int, with_nhcb: bool = False) -> list[str
 
 
 QUERY_COMMENT = "# promfuzz:query "
+LOOKBACK_COMMENT = "# promfuzz:lookback "
 """Comment prefix before an eval line whose query had to be flattened to one line: the
 exact query as a JSON string (promqltest ignores it; :func:`read_case` restores it)."""
 
@@ -991,6 +1011,8 @@ def write_case(
     lines: list[str] = []
     if comment:
         lines.extend(f"# {c}".rstrip() for c in comment.splitlines())
+    if case.params.lookback_ms is not None:
+        lines.append(LOOKBACK_COMMENT + format_duration(case.params.lookback_ms))
     ds = promqltest_dataset(case.dataset)
     if ds.series:
         lines.extend(_load_lines(ds, choose_interval(ds)))
@@ -1038,8 +1060,11 @@ def _write_eval(ev: EvalCommand) -> list[str]:
 
 
 def write_test_file(tf: TestFile) -> str:
-    """A whole :class:`TestFile` back to text (comments are not kept)."""
+    """A whole :class:`TestFile` back to text (comments are not kept, but for the
+    ``# promfuzz:lookback`` setting)."""
     lines: list[str] = []
+    if tf.lookback_ms is not None:
+        lines.append(LOOKBACK_COMMENT + format_duration(tf.lookback_ms))
     for cmd in tf.commands:
         if isinstance(cmd, ClearCommand):
             lines.append("clear")

@@ -584,6 +584,21 @@ def _sidecar(test_path: Path) -> CaseMeta | None:
     return CaseMeta.from_json(text, str(jp))
 
 
+def _file_lookback(path: str | Path) -> str | None:
+    """The duration of a ``# promfuzz:lookback`` line of the file, if it has one."""
+    from promfuzz.corpus.promqltest import LOOKBACK_COMMENT
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                s = line.strip()
+                if s.startswith(LOOKBACK_COMMENT):
+                    return s[len(LOOKBACK_COMMENT):].strip()
+    except OSError:
+        return None
+    return None
+
+
 def file_settings(path: str | Path) -> tuple[dict[str, str], str]:
     """The engine options the upstream suite's own runner uses for ``path``, and where that
     is decided (empty for files of no known suite, corpus files included):
@@ -596,7 +611,13 @@ def file_settings(path: str | Path) -> tuple[dict[str, str], str]:
       name removal for files whose name contains ``name_label_dropping`` or
       ``delayed_name_removal_enabled`` (comparisons/comparisons_test.go:102), the default
       engines otherwise.
+    * Any file with a ``# promfuzz:lookback 30s`` line (a campaign case run under another
+      lookback delta; Thanos' engine tests set it per case in Go, promqltest cannot): the
+      engines' ``lookback`` option.
     """
+    lookback = _file_lookback(path)
+    if lookback is not None:  # a case a campaign ran under another lookback delta
+        return {"lookback": lookback}, "the file's # promfuzz:lookback line"
     parts = Path(path).parts
     name = parts[-1] if parts else ""
     if len(parts) >= 3 and parts[-2] == "testdata" and parts[-3] == "promqltest":
