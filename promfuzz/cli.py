@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON: case -> promfuzz explain output, the attribution of the corpus's cases")
     b.add_argument("--explain", action="store_true", help="run promfuzz explain on every case first (needs the hosts)")
     b.add_argument("--write-labelled", type=Path, default=None, metavar="FILE", help="freeze the labelled set here")
+    b.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON instead of text")
     b = bsub_b.add_parser("report", help="write an upstream-ready Markdown report (runs the engines)")
     b.add_argument("id")
     b.add_argument("--out", required=True, type=Path, help="the .md file to write")
