@@ -179,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("atheris", help="drive the generators from atheris (coverage-guided) bytes")
     _add_engine_args(p)
+    p.add_argument("--instrument", choices=("generators", "all", "none"), default="generators",
+                   help="Python coverage libFuzzer sees: the generator and promql modules (default), "
+                        "all of promfuzz (the oracle too), or none")
     p.add_argument("libfuzzer_args", nargs=argparse.REMAINDER, help="arguments after -- go to libFuzzer")
     return parser
 
@@ -396,7 +399,7 @@ def _cmd_atheris(args: argparse.Namespace) -> int:
     from promfuzz.atheris_driver import run_atheris
 
     extra = [a for a in args.libfuzzer_args if a != "--"]
-    return run_atheris(args.reference, args.target, extra)
+    return run_atheris(args.reference, args.target, extra, instrument=args.instrument)
 
 
 if __name__ == "__main__":

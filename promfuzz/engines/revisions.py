@@ -239,7 +239,8 @@ def check_checkout(spec_text: str, rev: Revision) -> dict[str, object]:
             f"engine {spec_text!r}: {path} has no go.mod: not a Go module; expected a checkout of {module} (its root folder)"
         )
     mod = _mod_json(gomod)
-    got = str((mod.get("Module") or {}).get("Path", ""))  # type: ignore[union-attr]
+    module_obj = mod.get("Module")
+    got = str(module_obj.get("Path", "")) if isinstance(module_obj, dict) else ""
     if got != module:
         raise RevisionError(
             f"engine {spec_text!r}: {path} is module {got or '(none)'}, expected a checkout of {module}"
@@ -251,8 +252,9 @@ def _replaces(mod: dict[str, object], base: Path | None) -> list[str]:
     """A go.mod's replace directives as ``go mod edit -replace`` arguments (relative
     paths resolved against ``base``, the folder of that go.mod)."""
     out = []
-    for r in mod.get("Replace") or []:  # type: ignore[union-attr]
-        old, new = r["Old"], r["New"]  # type: ignore[index]
+    replaces = mod.get("Replace")
+    for r in replaces if isinstance(replaces, list) else []:
+        old, new = r["Old"], r["New"]
         lhs = old["Path"] + (f"@{old['Version']}" if old.get("Version") else "")
         if new.get("Version"):
             rhs = f"{new['Path']}@{new['Version']}"
