@@ -270,3 +270,113 @@ def test_the_case_lookback_reaches_every_engine() -> None:
     case = Case(Dataset(()), "a", EvalParams.instant(0).with_lookback(30_000))
     e = ex.explain(case, "mqe", variants=False)
     assert [r.engine for r in e.rows] == ["mimir-prometheus[lookback=30s]", "prometheus[lookback=30s]", "mqe[lookback=30s]"]
+
+
+# ------------------------------------------- campaigns: lookback, parser-aware, explain
+
+def test_lookback_is_drawn_per_dataset_from_thanos_values() -> None:
+    from promfuzz.plan import LOOKBACKS, dataset_lookback, dataset_seed
+
+    drawn = [dataset_lookback(dataset_seed(3, d)) for d in range(200)]
+    assert set(drawn) == set(LOOKBACKS)  # every value is used
+    assert drawn == [dataset_lookback(dataset_seed(3, d)) for d in range(200)]  # seeded
+
+
+def test_lookback_round_trips_through_promqltest_and_replay_settings(tmp_path: Path) -> None:
+    from promfuzz.corpus.promqltest import read_case, write_case
+    from promfuzz.corpus.replay import file_settings
+    from promfuzz.errors import PromQLTestFormatError
+
+    case = Case(Dataset(()), "vector(1)", EvalParams.instant(60_000).with_lookback(30_000))
+    text = write_case(case)
+    assert text.startswith("# promfuzz:lookback 30s\n")
+    assert read_case(text) == case
+    (tmp_path / "c.test").write_text(text)
+    assert file_settings(tmp_path / "c.test")[0] == {"lookback": "30s"}
+    plain = write_case(Case(Dataset(()), "vector(1)", EvalParams.instant(0)))
+    assert "lookback" not in plain and read_case(plain).params.lookback_ms is None
+    with pytest.raises(PromQLTestFormatError, match="lookback"):
+        read_case("# promfuzz:lookback soon\neval instant at 0s vector(1)\n")
+    assert EvalParams.from_json_obj(case.params.to_json_obj()) == case.params
+    assert "lookback_ms" not in EvalParams.instant(0).to_json_obj()  # old case hashes unchanged
+
+
+def test_generator_leaves_out_what_it_is_told() -> None:
+    from promfuzz.pipeline import generate_dataset_cases
+
+    ex = frozenset({"fn:step", "fn:start_timestamp", "match:fill", "match:fill_left", "match:fill_right",
+                    "op:</", "op:>/"})
+    _, before = generate_dataset_cases(11, 600)
+    _, after = generate_dataset_cases(11, 600, exclude=ex)
+
+    def bad(q: str) -> bool:
+        return any(s in q for s in ("step()", "start_timestamp(", "fill(", "fill_left", "fill_right", " </ ", " >/ "))
+
+    assert sum(bad(c.query) for c in before) > 10  # the check can fail
+    assert [c.query for c in after if bad(c.query)] == []
+
+
+@pytest.mark.hosts
+def test_parser_exclusions_of_the_real_hosts() -> None:
+    need_binary("thanos-host")
+    need_binary("prometheus-host")
+    from promfuzz.engines.registry import open_engine
+    from promfuzz.generators.parsers import parser_exclusions, skew_share
+
+    engines = [open_engine("thanos-prometheus"), open_engine("thanos")]
+    try:
+        left = parser_exclusions(engines)
+        for feat in ("fn:start_timestamp", "fn:step", "match:fill", "op:</"):
+            assert feat in left and "v0.308.0" in left[feat]
+        after = skew_share(engines, 1, 1, 300, exclude=frozenset(left))
+        before = skew_share(engines, 1, 1, 300)
+        assert before["skew"] > 10 and after["skew"] == 0
+    finally:
+        for e in engines:
+            e.close()
+    prom = open_engine("prometheus")
+    try:
+        assert parser_exclusions([prom]) == {}
+    finally:
+        prom.close()
+
+
+@pytest.mark.hosts
+def test_campaign_pipeline_varies_lookback_explains_findings_and_is_parser_aware() -> None:
+    need_binary("mimir-host")
+    need_binary("prometheus-host")
+    from promfuzz.budget import Budget
+    from promfuzz.pipeline import Pipeline
+    from promfuzz.plan import CampaignConfig
+
+    cfg = CampaignConfig(targets=("mqe",), budget=Budget(cases=40), corpus=None, shrink=False, seed=3,
+                         queries_per_dataset=40)
+    with Pipeline(cfg) as pipe:
+        assert "fn:start_timestamp" in pipe.left_out  # the Mimir fork's parser lacks it
+        # Both sides switch to engines with the dataset's lookback, named as configured.
+        assert pipe._use_lookback("30s") == 30_000
+        assert (pipe.reference.name, pipe.targets[0].name) == ("mimir-prometheus", "mqe")
+        assert pipe.reference.spec.name == "mimir-prometheus[lookback=30s]"
+        assert pipe.targets[0].spec.name == "mqe[lookback=30s]"
+        stale = Dataset.from_json_obj({"series": [{"labels": {"__name__": "a"}, "samples": [[0, "1"]]}]})
+        for e in (pipe.reference, pipe.targets[0]):
+            e.load(stale)
+            assert e.query("a", EvalParams.instant(60_000)).series == ()  # 60s > 30s lookback
+        pipe._use_lookback(None)
+        pipe.reference.load(stale)
+        assert len(pipe.reference.query("a", EvalParams.instant(60_000)).series) == 1  # 5m
+        assert pipe.reference.spec.name == "mimir-prometheus"
+        assert pipe._use_lookback("5m") is None  # the default is the default
+        events = list(pipe.run_dataset(dataset_seed_with(cfg, "10m"), 40))
+    findings = [e[1] for e in events if e[0] == "finding"]
+    for f in findings:
+        assert f.params.get("lookback_ms") == 600_000
+        assert f.explain is not None and f.explain["label"] in ("engine", "fork-lag", "both", "none")
+        assert f.explain["conclusion"]
+    assert findings, "seed without a finding: pick another"
+
+
+def dataset_seed_with(cfg: Any, lookback: str) -> int:
+    from promfuzz.plan import dataset_lookback, dataset_seed
+
+    return next(s for d in range(100) if dataset_lookback(s := dataset_seed(cfg.seed, d)) == lookback)
