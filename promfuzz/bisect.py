@@ -202,43 +202,56 @@ def bisect(
             raise BisectError(f"bisect: {fam.name} answers the same at --good {good} and --bad {bad} ({_describe(a)}): nothing to bisect")
         result = BisectResult(spec.name, str(repo), good_c, bad_c, None, commits=len(commits),
                               answer_good=_describe(a), answer_bad=_describe(b))
-        # commits[-1] is bad; lo/hi: indices into [good] + commits of the last good / first bad.
         line = [good_c, *commits]
-        verdicts: dict[int, str] = {0: "good", len(line) - 1: "bad"}
-        lo, hi = 0, len(line) - 1
-        while True:
-            untested = [i for i in range(lo + 1, hi) if i not in verdicts]
-            if not untested:
-                break
-            mid = (lo + hi) // 2
-            i = min(untested, key=lambda k: (abs(k - mid), k))
+
+        def judge(i: int) -> str:
             c = line[i]
-            say(f"bisect: testing {c[:12]} ({hi - lo - 1} commits left)")
+            say(f"bisect: testing {c[:12]}")
             ans = answer(c)
             if isinstance(ans, str):
-                verdicts[i] = "skip"
                 result.steps.append(Step(c, subject(c), "skip", note=ans))
-                continue
+                return "skip"
             if _same(case, a, ans):
-                verdicts[i] = "good"
-                lo = i
                 result.steps.append(Step(c, subject(c), "good", answer=_describe(ans)))
-            else:
-                verdicts[i] = "bad"
-                hi = i
-                note = "" if _same(case, b, ans) else "a third answer (neither good's nor bad's)"
-                result.steps.append(Step(c, subject(c), "bad", note=note, answer=_describe(ans)))
-        between = [line[k] for k in range(lo + 1, hi) if verdicts.get(k) == "skip"]
-        if between:
-            result.candidates = [*between, line[hi]]
+                return "good"
+            note = "" if _same(case, b, ans) else "a third answer (neither good's nor bad's)"
+            result.steps.append(Step(c, subject(c), "bad", note=note, answer=_describe(ans)))
+            return "bad"
+
+        first_pos, undecided = search(len(line), judge)
+        if undecided:
+            result.candidates = [line[k] for k in undecided]
         else:
-            result.first_bad = line[hi]
-            result.first_bad_subject = subject(line[hi])
+            result.first_bad = line[first_pos]
+            result.first_bad_subject = subject(line[first_pos])
         return result
     finally:
         _git(repo, "worktree", "remove", "--force", str(worktree), check=False)
         _git(repo, "worktree", "prune", check=False)
         shutil.rmtree(wt_parent, ignore_errors=True)
+
+
+def search(n: int, judge: Callable[[int], str]) -> tuple[int, list[int]]:
+    """Halving over positions ``0..n-1`` where 0 is good and ``n-1`` bad; ``judge(i)``
+    answers ``good``, ``bad`` or ``skip`` (cannot tell). Returns the first bad position,
+    and, when skipped positions sit between the last good and the first bad, those
+    positions plus the first bad (any of them may be the first change). A skipped position
+    is passed over for the untested one nearest the middle, as ``git bisect skip`` does."""
+    verdicts: dict[int, str] = {0: "good", n - 1: "bad"}
+    lo, hi = 0, n - 1
+    while True:
+        untested = [i for i in range(lo + 1, hi) if i not in verdicts]
+        if not untested:
+            break
+        mid = (lo + hi) // 2
+        i = min(untested, key=lambda k: (abs(k - mid), k))
+        verdicts[i] = judge(i)
+        if verdicts[i] == "good":
+            lo = i
+        elif verdicts[i] == "bad":
+            hi = i
+    between = [k for k in range(lo + 1, hi) if verdicts.get(k) == "skip"]
+    return hi, ([*between, hi] if between else [])
 
 
 def _run(case: Case, binary: Path, spec: Any, host_engine: str, host_name: str) -> Result:

@@ -22,7 +22,7 @@ from engine_checkouts import (
     need_go_and_cache,
 )
 
-from promfuzz.bisect import BisectError, bisect, go_content_id
+from promfuzz.bisect import BisectError, bisect, go_content_id, search
 from promfuzz.cli import main
 from promfuzz.engines.revisions import built_revisions
 from promfuzz.errors import ConfigError
@@ -141,3 +141,35 @@ def test_bisect_refuses_a_repository_of_another_module(tmp_path: Path) -> None:
     b = commit(tmp_path, "two")
     with pytest.raises(ConfigError, match="module example.com/other at .*expected github.com/thanos-io/promql-engine"):
         bisect(case_of(), "thanos", tmp_path, a, b, build_dir=tmp_path / "build")
+
+
+def walk(states: str) -> tuple[int, list[int], list[int]]:
+    """search() over a string of g/b/s per position (position 0 good, the last bad)."""
+    asked: list[int] = []
+
+    def judge(i: int) -> str:
+        asked.append(i)
+        return {"g": "good", "b": "bad", "s": "skip"}[states[i]]
+
+    first, undecided = search(len(states), judge)
+    return first, undecided, asked
+
+
+@pytest.mark.parametrize(
+    ("states", "first", "undecided"),
+    [
+        ("gb", 1, []),
+        ("ggggbbbb", 4, []),
+        ("gbbbbbbb", 1, []),
+        ("gggggggb", 7, []),
+        ("ggsgbbb", 4, []),  # a skip before the change is passed over
+        ("gggsbbb", 4, [3, 4]),  # the skip right before the first bad: undecided between them
+        ("ggssbb", 4, [2, 3, 4]),
+    ],
+)
+def test_search_halves_and_passes_over_skips(states: str, first: int, undecided: list[int]) -> None:
+    got_first, got_undecided, asked = walk(states)
+    assert (got_first, got_undecided) == (first, undecided)
+    assert len(asked) == len(set(asked))  # nobody is asked twice
+    if "s" not in states:
+        assert len(asked) <= max(1, (len(states) - 2).bit_length())  # halving, not a linear walk
