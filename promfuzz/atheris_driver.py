@@ -1,11 +1,29 @@
 """Coverage-guided fuzzing: atheris' bytes drive the same generators as campaigns.
 
-``promfuzz atheris --reference R --target T -- -runs=1000 -max_len=512`` feeds every input
-through :func:`promfuzz.generators.cases.case_from_bytes`, runs the case on both engines
-and judges it with the differential oracle. Atheris instruments promfuzz's own Python (the
-generators), so new byte patterns that reach new generator branches are kept: it explores
-the grammar, not the Go engines' code. Divergences are written like a campaign's: a report
-folder ``reports/atheris-<time>/`` and the corpus. A divergence does not stop the fuzzer.
+``promfuzz atheris --reference R --target T -- [CORPUS_DIR] -runs=1000 -max_len=512`` feeds
+every input through :func:`promfuzz.generators.cases.case_from_bytes`, runs the case on
+both engines and judges it as campaigns and the pytest plugin do (the differential oracle
+with the shipped known-difference rules, their version ranges, the operand resolver).
+
+libFuzzer's feedback is the Python coverage of the grammar: before fuzzing,
+:func:`instrument_generators` adds atheris' coverage counters to every function of
+``promfuzz.generators`` and ``promfuzz.promql`` (the printer, the function table) already
+imported, so an input that reaches a new production, branch or comparison of the generator
+is kept in the corpus and mutated further (``--instrument all`` also instruments the oracle,
+so a new kind of difference counts as new coverage; ``none`` reproduces the old blind run).
+It explores the grammar, not the Go engines' code (``promfuzz run --guided`` does that).
+Divergences are written like a campaign's: a report folder ``reports/atheris-<time>/`` and
+the corpus. A divergence does not stop the fuzzer.
+
+Structure hints: unless given, ``-max_len=1024 -len_control=0``. The generators read about
+a byte per decision and a campaign-sized case takes a few hundred; libFuzzer's default
+length control starts at 4-byte inputs and lengthens them slowly (11 bytes after 60 s), so
+every case of the first minutes was a bare selector on a near-empty dataset.
+
+No ``-dict``: the input is not text but the decisions a ``FuzzedDataProvider`` reads
+(integers in ranges, fractions), so PromQL tokens as dictionary entries would only be
+random decisions; libFuzzer's value-profile of the instrumented comparisons already steers
+bytes toward the ranges the grammar tests.
 """
 
 from __future__ import annotations
@@ -18,21 +36,73 @@ from pathlib import Path
 from promfuzz.reports.records import Finding, RunStats
 from promfuzz.reports.writer import summary_dict, write_report
 
+INSTRUMENT_SCOPES = {
+    "generators": ("promfuzz.generators", "promfuzz.promql"),
+    "all": ("promfuzz",),
+    "none": (),
+}
+
+
+LIBFUZZER_DEFAULTS = ("-max_len=1024", "-len_control=0")
+
+
+def libfuzzer_defaults(args: list[str]) -> list[str]:
+    """``args`` with the structure hints of :data:`LIBFUZZER_DEFAULTS` the user did not set."""
+    given = {a.split("=", 1)[0] for a in args if a.startswith("-")}
+    return [*args, *(d for d in LIBFUZZER_DEFAULTS if d.split("=", 1)[0] not in given)]
+
+
+def instrument_generators(scope: str = "generators") -> int:
+    """Add atheris' coverage instrumentation to the already-imported functions of the
+    modules of ``scope`` (see :data:`INSTRUMENT_SCOPES`); returns how many were patched.
+    Function code objects are patched in place (nested functions with them), so every
+    reference to them, taken before or after, runs instrumented."""
+    import gc
+    import types
+
+    import atheris
+
+    if scope not in INSTRUMENT_SCOPES:
+        raise ValueError(f"instrument scope must be one of {', '.join(INSTRUMENT_SCOPES)}, got {scope!r}")
+    prefixes = INSTRUMENT_SCOPES[scope]
+    if not prefixes:
+        return 0
+    import promfuzz.generators.cases
+    import promfuzz.generators.coverage
+    import promfuzz.generators.mutate  # noqa: F401 - imported to be instrumented
+
+    patched: dict[int, types.CodeType] = {}  # original code id -> instrumented code
+    for obj in gc.get_objects():
+        if not isinstance(obj, types.FunctionType):
+            continue
+        mod = getattr(obj, "__module__", None) or ""
+        if mod == __name__ or not any(mod == p or mod.startswith(p + ".") for p in prefixes):
+            continue
+        code = obj.__code__
+        if code in patched.values():
+            continue  # already instrumented (a closure sharing a patched function's code)
+        if id(code) in patched:
+            obj.__code__ = patched[id(code)]
+            continue
+        atheris.instrument_func(obj)
+        patched[id(code)] = obj.__code__
+    return len(patched)
+
 
 def run_atheris(reference: str, target: str, libfuzzer_args: list[str], out: Path | None = None,
-                corpus: Path | None = Path("corpus")) -> int:
+                corpus: Path | None = Path("corpus"), instrument: str = "generators") -> int:
     import atheris
 
     from promfuzz.engines.registry import open_engine
     from promfuzz.generators.cases import case_from_bytes
-    from promfuzz.oracles import DifferentialOracle, load_rules
     from promfuzz.pipeline import result_view
+    from promfuzz.pytest_failure import SameResultCheck
 
     run_id = "atheris-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = out or Path("reports") / run_id
     ref = open_engine(reference)
     tgt = open_engine(target)
-    oracle = DifferentialOracle(rules=load_rules())
+    judge = SameResultCheck(ref, tgt).judge  # the campaign's oracle: rules, versions, operand resolver
     stats = RunStats()
     findings: dict[str, Finding] = {}
     t0 = time.monotonic()
@@ -63,14 +133,10 @@ def run_atheris(reference: str, target: str, libfuzzer_args: list[str], out: Pat
             write(complete=False)
         gc = case_from_bytes(data)
         case = gc.case
-        ref.load(case.dataset)
-        tgt.load(case.dataset)
-        r = ref.query(case.query, case.params)
-        t = tgt.query(case.query, case.params)
+        v, r, t = judge(case)
         stats.cases += 1
         stats.engine_seconds[ref.name] = stats.engine_seconds.get(ref.name, 0.0) + r.stats.wall_ns / 1e9
         stats.engine_seconds[tgt.name] = stats.engine_seconds.get(tgt.name, 0.0) + t.stats.wall_ns / 1e9
-        v = oracle.check(case, r, t)
         stats.verdicts[v.kind] += 1
         if v.signature is None or v.kind in ("match", "not_applicable"):
             return
@@ -93,8 +159,10 @@ def run_atheris(reference: str, target: str, libfuzzer_args: list[str], out: Pat
     # libFuzzer ends the process itself (C exit()) when -runs / -max_total_time is reached,
     # so the report is rewritten on every finding and every 5 s, and the engine hosts exit
     # on their own when their stdin closes with this process.
-    print(f"promfuzz atheris: {reference} vs {target}; report in {out}/", file=sys.stderr, flush=True)
+    n = instrument_generators(instrument)
+    print(f"promfuzz atheris: {reference} vs {target}; {n} functions instrumented ({instrument}); "
+          f"report in {out}/", file=sys.stderr, flush=True)
     write(complete=False)
-    atheris.Setup([sys.argv[0], *libfuzzer_args], one_input)
+    atheris.Setup([sys.argv[0], *libfuzzer_defaults(libfuzzer_args)], one_input)
     atheris.Fuzz()
     return 0
