@@ -294,7 +294,10 @@ def test_expected_hits_count_per_rule_and_shape_and_a_panic_leads_the_console(
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[0] == "PANIC in thanos: runtime error: nil pointer dereference (x1): des(nothing[1m])"
     assert "  rule r1: 50 hit(s) in 2 shape(s)" in lines
-    assert next(ln for ln in lines if ln.startswith("  [")).startswith("  [PANIC] differential-engine_failure-")
+    # then one line per bug (not per signature): the panic is a new bug, listed first
+    assert next(ln for ln in lines if ln.startswith("  [")).startswith("  [new] new-")
+    assert "thanos panics: des(nothing[1m])" in next(ln for ln in lines if ln.startswith("  ["))
+    assert "  other findings: 30 unsupported" in lines
 
 
 @pytest.mark.hosts

@@ -487,6 +487,7 @@ class RunBugs:
                                     verdict=stored.verdict, dataset=stored.case.dataset, explain=ex, versions=tv)
         else:
             hf = HitFacts(target=f.target, reference=f.reference, query=f.query, category=f.category,
+                          qualifier=f"panic: {f.panic}" if getattr(f, "panic", None) else "",
                           label=str(ex.get("label", "")), attributed=tuple(ex.get("attributed", ())))
         a = assign(hf, self.index())
         f.bug_id, f.bug_title, f.bug_status = a.bug_id, a.title, a.status

@@ -111,7 +111,8 @@ def _ordered_summary(summary: Mapping[str, Any], findings: Sequence[Finding]) ->
     d = dict(summary)
     d["panics"] = panics(findings)
     d["rules"] = rules_summary(findings)
-    d["bugs"] = bugs_summary(findings)
+    if any(f.bug_id for f in findings) or "bugs" not in d:  # a run grouped before keeps its list
+        d["bugs"] = bugs_summary(findings)
     head = {k: d.pop(k) for k in ("schema", "panics") if k in d}
     return {**head, **dict(sorted(d.items()))}
 
@@ -200,14 +201,18 @@ def render_html(summary: Mapping[str, Any], findings: Sequence[Finding], trend: 
     panic_rows = [{"engine": panicked_engine(b.lead), "message": b.panic, "hits": b.hits, "query": b.lead.query,
                    "anchor": b.anchor} for b in bugs if b.panic is not None and b.lead is not None]
     regressions = [b for b in bugs if b.status == "fixed-regression"]
-    lists = [("new", "new bug" + ("s" if sum(b.trend == "new" for b in bugs) != 1 else "") + " in this run",
+    n_new = sum(b.trend == "new" for b in bugs)
+    since = f"since run {previous.run_id}" if previous is not None else "no previous run to compare with"
+    lists = [("new", "new bug" + ("s" if n_new != 1 else "") + " in this run", "not in the ledger, not in the previous run",
               [b for b in bugs if b.trend == "new"]),
-             ("still", "still failing", regressions + [b for b in bugs if b.trend == "still" and b not in regressions]),
-             ("gone", "not seen again (fixed?)", gone)]
+             ("still", "still failing", "known to the ledger or failing in the previous run too",
+              regressions + [b for b in bugs if b.trend == "still" and b not in regressions]),
+             ("gone", "not seen again (fixed?)", since, gone)]
     if previous is not None:
+        where = f", folder {previous.folder.name}/" if previous.folder else ""
         prev_line = (f"Compared with the previous run {previous.run_id} (started {previous.summary.get('started_at')}"
-                     f"{', ' + str(previous.folder) if previous.folder else ''}): a bug it had and this run did not "
-                     "see is listed as not seen again, a hint rather than proof that it is fixed.")
+                     f"{where}): a bug it had and this run did not see is listed as not seen again, a hint rather "
+                     "than proof that it is fixed.")
     elif folder is not None:
         prev_line = (f"No earlier run with the same reference next to this one (in {folder.parent}): a bug is new "
                      "unless the bug ledger knows it.")
