@@ -42,7 +42,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from promfuzz.engines.spec import FAMILIES, MQE_PASS_DEFAULTS, NEEDS_CSE, SHARED_OPTIONS, EngineSpec, parse_spec
+from promfuzz.engines.spec import (
+    FAMILIES,
+    MQE_PASS_DEFAULTS,
+    NEEDS_CSE,
+    SHARED_OPTIONS,
+    EngineSpec,
+    parse_spec,
+)
 from promfuzz.errors import ConfigError, PromfuzzError
 from promfuzz.model import Case, Result, encode_float, labels_str
 

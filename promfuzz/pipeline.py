@@ -147,7 +147,8 @@ def _takes_lookback(e: Any) -> bool:
     spec that does not set the lookback itself."""
     spec = getattr(e, "spec", None)
     fam = getattr(spec, "family_def", None)
-    return fam is not None and fam.kind == "host" and fam.option("lookback") is not None and "lookback" not in spec.given
+    return (spec is not None and fam is not None and fam.kind == "host" and fam.option("lookback") is not None
+            and "lookback" not in spec.given)
 
 
 def _value_text(v: float | ResultHistogram | Histogram) -> str:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from build_helpers import need_binary
 
 from promfuzz.engines.spec import MQE_PASS_DEFAULTS, parse_spec
 from promfuzz.explain import Explainer, option_variants, short_answer, upstream_spec
 from promfuzz.model import Case, Dataset, EvalParams, Point, Result, ResultSeries, make_labels
-from build_helpers import need_binary
 
 CASE = Case(Dataset(()), "a + b", EvalParams.instant(0))
 
