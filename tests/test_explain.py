@@ -380,3 +380,24 @@ def dataset_seed_with(cfg: Any, lookback: str) -> int:
     from promfuzz.plan import dataset_lookback, dataset_seed
 
     return next(s for d in range(100) if dataset_lookback(s := dataset_seed(cfg.seed, d)) == lookback)
+
+
+def test_a_lookback_case_is_stored_with_its_line_and_without_the_5m_runner_gate(tmp_path: Path,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import promfuzz.corpus.runner as runner
+    from promfuzz.corpus.promqltest import read_test_file
+    from promfuzz.corpus.store import CorpusStore
+    from promfuzz.pipeline import StoredCase, store_finding
+    from promfuzz.plan import CampaignConfig
+    from promfuzz.reports.records import Finding
+
+    asked: list[str] = []
+    monkeypatch.setattr(runner, "check_pasteable", lambda text, ref: asked.append(ref) or None)
+    case = Case(Dataset.from_json_obj({"series": [{"labels": {"__name__": "a"}, "samples": [[0, "1"]]}]}),
+                "a", EvalParams.instant(60_000).with_lookback(30_000))
+    f = Finding("differential-value-0123456789", "t", "divergence", "differential", "value", "mimir-prometheus",
+                "mqe", "a", "a", case.params.to_json_obj(), None, "")
+    path = store_finding(CorpusStore(tmp_path), StoredCase(case, None, {}), f, CampaignConfig(corpus=None), {})
+    assert asked == ["mimir-prometheus[lookback=30s]"]  # runner_for() has no runner for it
+    assert runner.runner_for(asked[0]) is None
+    assert path is not None and read_test_file(path).cases()[0].params.lookback_ms == 30_000
