@@ -120,7 +120,8 @@ def generate_dataset_cases(seed: int, n: int, source: str = "grammar",
         from promfuzz.generators.cases import CaseConfig
 
         base = CaseConfig()
-        config = dc_replace(base, query=dc_replace(base.query, exclude=base.query.exclude | exclude))
+        tops = tuple((t, w) for t, w in base.query.top_types if f"top:{t}" not in exclude)
+        config = dc_replace(base, query=dc_replace(base.query, exclude=base.query.exclude | exclude, top_types=tops))
     if source == "grammar":
         from promfuzz.generators.cases import generate_dataset_with_queries
 
@@ -223,9 +224,9 @@ class Pipeline:
         """What the generator leaves out because one engine's parser cannot parse it
         (feature -> why); empty when not parser-aware (promfuzz/generators/parsers.py)."""
         if cfg.parser_aware and cfg.source in ("grammar", "mixed"):
-            from promfuzz.generators.parsers import parser_exclusions
+            from promfuzz.generators.parsers import generation_exclusions
 
-            self.left_out = parser_exclusions([self.reference, *self.targets])
+            self.left_out = generation_exclusions([self.reference, *self.targets])
 
     def _open_target(self, name: str, factory: Callable[[str], Engine] | None) -> Engine:
         """A target named like the reference (a null differential, e.g. prometheus vs

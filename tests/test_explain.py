@@ -314,6 +314,17 @@ def test_generator_leaves_out_what_it_is_told() -> None:
 
     assert sum(bad(c.query) for c in before) > 10  # the check can fail
     assert [c.query for c in after if bad(c.query)] == []
+    from promfuzz.promql.parser import parse
+
+    def top(q: str) -> str:
+        from promfuzz.promql.ast import value_type
+
+        return str(value_type(parse(q)))
+
+    _, no_ranges = generate_dataset_cases(11, 300, exclude=frozenset({"top:matrix", "top:string"}))
+    tops = {top(c.query) for c in no_ranges if not c.invalid}
+    assert tops and not tops & {"matrix", "string"}
+    assert {top(c.query) for c in before if not c.invalid} & {"matrix", "string"}
 
 
 @pytest.mark.hosts
@@ -334,9 +345,24 @@ def test_parser_exclusions_of_the_real_hosts() -> None:
     finally:
         for e in engines:
             e.close()
+    from promfuzz.generators.parsers import engine_exclusions
+
+    engines = [open_engine("mimir-prometheus"), open_engine("mqe")]
+    try:
+        left = engine_exclusions(engines)
+        assert {"op:</", "op:>/", "match:fill"} <= set(left) and "fn:rate" not in left
+        assert "mqe declines" in left["op:</"]
+    finally:
+        for e in engines:
+            e.close()
+    thanos = open_engine("thanos")
+    try:
+        assert {"top:matrix", "top:string"} <= set(engine_exclusions([thanos]))
+    finally:
+        thanos.close()
     prom = open_engine("prometheus")
     try:
-        assert parser_exclusions([prom]) == {}
+        assert parser_exclusions([prom]) == {} and engine_exclusions([prom]) == {}
     finally:
         prom.close()
 

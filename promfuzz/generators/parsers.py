@@ -8,8 +8,12 @@ every engine host of the comparison for its parser's own tables (``GET
 /api/v1/functions``: ``parser.Functions``, aggregations, binary operators) and probe the
 syntax the generator uses (``GET /api/v1/parse`` of one small query per construct), and
 the generator leaves out whatever any of them lacks: the oldest parser of the pair wins.
-:func:`parser_exclusions` returns feature -> reason, which the generator takes as its
-``exclude`` set (:class:`promfuzz.generators.queries.QueryConfig`) and the report lists.
+It also leaves out what an engine parses but declines to run (``unsupported``: MQE's
+``</``, ``>/`` and ``fill``; Thanos's range-vector and string results), found by running
+one probe per construct on empty data (:func:`engine_exclusions`).
+:func:`generation_exclusions` returns feature -> reason, which the generator takes as its
+``exclude`` set (:class:`promfuzz.generators.queries.QueryConfig`; ``top:matrix`` and
+``top:string`` remove a result type) and the report lists.
 
 :func:`skew_share` measures the share of generated cases one side's parser rejects while
 promfuzz's own accepts them (what ``bench/bench_parser_skew.py`` prints before/after).
@@ -111,6 +115,64 @@ def parser_exclusions(engines: Iterable[Any]) -> dict[str, str]:
             e.versions()  # starts the host
         for k, why in exclusions_for(str(getattr(e, "name", "?")), url, _version(e)).items():
             out.setdefault(k, why)
+    return dict(sorted(out.items()))
+
+
+ENGINE_PROBES: dict[str, str] = {
+    "op:</": "a </ b",
+    "op:>/": "a >/ b",
+    "match:fill": "a + fill(0) b",
+    "match:fill_left": "a + fill_left(0) b",
+    "match:fill_right": "a + fill_right(0) b",
+    "mod:anchored": "rate(a[1m] anchored)",
+    "mod:smoothed": "rate(a[1m] smoothed)",
+    "mod:duration_expr": "a offset (1m + 1m)",
+    "top:matrix": "a[1m]",
+    "top:string": '"x"',
+}
+"""Constructs an engine may parse but decline to run (``unsupported``): probed by running
+them on empty data; ``top:matrix`` / ``top:string`` are the query's own result type."""
+
+_ARG = {"vector": "a", "matrix": "a[1m]", "scalar": "1", "string": '"x"'}
+
+
+def function_probe(name: str) -> str:
+    """A call of function ``name`` with the fewest arguments, each of its type."""
+    f = FUNCTIONS[name]
+    return f"{name}({', '.join(_ARG[f.arg_type(i)] for i in range(f.min_args))})"
+
+
+def engine_exclusions(engines: Iterable[Any], skip: Iterable[str] = ()) -> dict[str, str]:
+    """Feature -> reason for every construct one of ``engines`` declines as unsupported
+    (MQE: ``unknown binary operation: </``, the ``fill`` modifier; Thanos: a range vector
+    or string as the query's result): each engine gets empty data and one instant query
+    per probe (every function, :data:`ENGINE_PROBES`). ``skip``: features already left
+    out. Engines that are not Go hosts are not probed."""
+    from promfuzz.model import Dataset, EvalParams
+
+    skip = set(skip)
+    probes = {k: q for k, q in ENGINE_PROBES.items() if k not in skip}
+    probes.update({f"fn:{n}": function_probe(n) for n in sorted(FUNCTIONS) if f"fn:{n}" not in skip})
+    out: dict[str, str] = {}
+    for e in engines:
+        if _base_url(e) is None:
+            continue
+        e.load(Dataset())
+        items = [(q, EvalParams.instant(0)) for q in probes.values()]
+        for (feature, q), r in zip(probes.items(), e.query_many(items), strict=True):
+            if r.outcome == "unsupported" and feature not in out:
+                msg = " ".join((r.error.message if r.error else "").split())[:100]
+                out[feature] = f"{e.name} declines {q!r} as unsupported ({msg})"
+    return dict(sorted(out.items()))
+
+
+def generation_exclusions(engines: Sequence[Any]) -> dict[str, str]:
+    """Everything the generator leaves out for ``engines``: what one parser cannot parse
+    (:func:`parser_exclusions`), then what one engine declines to run
+    (:func:`engine_exclusions`)."""
+    out = parser_exclusions(engines)
+    for k, v in engine_exclusions(engines, skip=out).items():
+        out.setdefault(k, v)
     return dict(sorted(out.items()))
 
 
