@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="queries from the grammar generator, from Prometheus's and Mimir's promqltest "
                         "queries mutated structurally, or half each (default: grammar)")
     p.add_argument("--no-shrink", action="store_true", help="store raw divergences without shrinking")
+    p.add_argument("--guided", action="store_true",
+                   help="engine-coverage feedback: the target runs on its host's coverage build; cases reaching "
+                        "new engine code are kept and mutated (one target, one process; divergences stored unshrunk; "
+                        "see promfuzz/guided.py)")
     p.add_argument("--no-explain", action="store_true",
                    help="do not run promfuzz explain on new findings (attribution: pass, fork lag, engine)")
     p.add_argument("--triage-reference", default=None, metavar="ENGINE",
@@ -256,6 +260,10 @@ def _cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.guided:
+        from promfuzz.guided import run_guided_command
+
+        return run_guided_command(args)
     from promfuzz.campaign import CampaignConfig, run_campaign
 
     cfg = CampaignConfig.from_args(args)
