@@ -39,6 +39,7 @@ Supervision matches the hosts: a server that died makes the running query an
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -79,8 +80,10 @@ Reset = Literal["restart", "delete"]
 
 
 def server_args(config: Path, data: Path, extra: Sequence[str] = ()) -> list[str]:
-    """The flags ``prometheus-live`` starts the server with."""
-    return [
+    """The flags ``prometheus-live`` starts the server with; a flag in ``extra`` replaces
+    the default of the same name (the server refuses a flag given twice)."""
+    given = {a.split("=", 1)[0] for a in extra if a.startswith("--")}
+    base = [
         f"--config.file={config}",
         f"--storage.tsdb.path={data}",
         "--web.listen-address=127.0.0.1:0",
@@ -92,8 +95,8 @@ def server_args(config: Path, data: Path, extra: Sequence[str] = ()) -> list[str
         "--query.timeout=2m",
         "--storage.tsdb.retention.time=100y",
         "--log.level=info",
-        *extra,
     ]
+    return [a for a in base if a.split("=", 1)[0] not in given] + list(extra)
 
 
 
@@ -106,8 +109,10 @@ class LiveServer:
         *,
         start_timeout_s: float = 60.0,
         extra_args: Sequence[str] = (),
+        query_log_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self.binary = Path(binary).absolute()
+        self.query_log_file = Path(query_log_file).absolute() if query_log_file is not None else None
         if not self.binary.is_file() or not os.access(self.binary, os.X_OK):
             raise HostNotBuiltError(
                 f"Prometheus server binary {self.binary} is missing: build it with `make hosts` "
@@ -147,7 +152,10 @@ class LiveServer:
             self._tmp = tempfile.mkdtemp(prefix="promfuzz-live-")
         tmp = Path(self._tmp)
         config = tmp / "prometheus.yml"
-        config.write_text(LIVE_CONFIG)
+        text = LIVE_CONFIG
+        if self.query_log_file is not None:  # Prometheus's query log (JSON lines), e.g. for replay-log
+            text = text.replace("global:\n", f"global:\n  query_log_file: {json.dumps(str(self.query_log_file))}\n", 1)
+        config.write_text(text)
         data = tmp / f"data-{self.starts}"
         self._log_path = tmp / f"server-{self.starts}.log"
         self.starts += 1
