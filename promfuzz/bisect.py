@@ -6,8 +6,9 @@ promql-engine, Prometheus) at which the engine's answer to one case changed. It 
 first) are searched by halving; at each step the commit is checked out in a temporary
 worktree of the repository (``git worktree add``; the user's own work tree is never
 touched), the family's host is built against it (``FAMILY@<worktree>``, one build per
-distinct Go content: commits that change no Go file share a build, see
-:func:`go_content_id`), and the case is run on it.
+distinct content: commits that change only Markdown files share a build, see
+:func:`go_content_id`; the builds go to ``<build dir>/revs/bisect``), and the case is run
+on it.
 
 The answer at ``good`` is answer A, the one at ``bad`` answer B (they must differ, by
 promfuzz's comparator, :func:`promfuzz.oracles.compare.compare_results`). A commit whose
@@ -182,7 +183,7 @@ def bisect(
         _git(worktree, "checkout", "--quiet", "--detach", "--force", c)
         rev = Revision(host, str(worktree), identity=go_content_id(repo, c))
         try:
-            built = ensure_built(f"{fam.name}@{c[:12]}", host, fam.binary, rev, bdir, progress=say)
+            built = ensure_built(f"{fam.name}@{c[:12]}", host, fam.binary, rev, bdir, progress=say, namespace="bisect")
         except RevisionError as e:
             cache[c] = str(e)
             return cache[c]

@@ -99,7 +99,8 @@ def test_bisect_names_the_commit_that_broke_abs(engine_repo: dict[str, object], 
     assert res.commits == 6
     # Commits that change only README.md share a build: three contents, two of them build.
     assert len({go_content_id(repo, x) for x in c.values()}) == 3
-    assert len(built_revisions(build_dir)) == 2
+    assert len(built_revisions(build_dir, namespace="bisect")) == 2
+    assert built_revisions(build_dir) == []  # not listed as reopenable FAMILY@REV builds
     assert not git(repo, "worktree", "list").count("\n")  # the temporary worktree is gone
     assert git(repo, "status", "--porcelain") == ""
 
@@ -119,7 +120,7 @@ def test_bisect_cli_json_and_equal_answers(engine_repo: dict[str, object], build
     # No change between good and bad: a one-line refusal.
     with pytest.raises(BisectError, match="answers the same at --good"):
         bisect(case_of(), "thanos", repo, c["base"], c["noop1"], build_dir=build_dir)
-    assert len(built_revisions(build_dir)) == 2  # every content was built once
+    assert len(built_revisions(build_dir, namespace="bisect")) == 2  # every content was built once
 
 
 def test_bisect_bad_input(tmp_path: Path) -> None:

@@ -286,8 +286,11 @@ class BuiltRevision:
         return {**self.meta, "directory": str(self.directory), "binary": str(self.binary)}
 
 
-def revs_dir(build_dir: Path) -> Path:
-    return Path(build_dir) / "revs"
+def revs_dir(build_dir: Path, namespace: str = "") -> Path:
+    """Where revision builds go: ``<build dir>/revs``; bisect's builds of commits of a
+    temporary worktree go to ``revs/bisect`` (not reopenable as specs, so not listed)."""
+    root = Path(build_dir) / "revs"
+    return root / namespace if namespace else root
 
 
 def _read_built(folder: Path) -> BuiltRevision | None:
@@ -301,10 +304,10 @@ def _read_built(folder: Path) -> BuiltRevision | None:
     return BuiltRevision(folder, binary, meta)
 
 
-def built_revisions(build_dir: Path, host: str | None = None) -> list[BuiltRevision]:
+def built_revisions(build_dir: Path, host: str | None = None, namespace: str = "") -> list[BuiltRevision]:
     """Every finished revision build under ``<build dir>/revs`` (of one host, if given),
     oldest first."""
-    root = revs_dir(build_dir)
+    root = revs_dir(build_dir, namespace)
     out = []
     if root.is_dir():
         for folder in sorted(root.iterdir()):
@@ -345,12 +348,13 @@ def ensure_built(
     build_dir: Path,
     *,
     progress: Callable[[str], None] | None = _stderr_progress,
+    namespace: str = "",
 ) -> BuiltRevision:
     """The host of ``rev``, built if it is not yet (see the module doc)."""
     if rev.is_checkout:
         check_checkout(spec_text, rev)
     key = build_key(rev)
-    root = revs_dir(build_dir)
+    root = revs_dir(build_dir, namespace)
     final = root / key
     done = _read_built(final)
     if done is not None:
@@ -447,9 +451,15 @@ def not_served_message(spec_text: str, rev: Revision, err: str) -> str:
         reason = "it needs a newer Go than this machine's"
     detail = re.sub(r"reading \S+: ", "", re.sub(r"\s+", " ", err))[:240]
     family = spec_text.split("@", 1)[0]
+    hint = ""
+    if re.fullmatch(r"[0-9a-f]{7,40}", rev.text):
+        # Measured: this machine's proxy refuses every bare commit hash (resolving one needs
+        # the origin) but serves full pseudo-versions of commits it has.
+        hint = (" or, if the proxy has that commit, its full pseudo-version "
+                f"(v0.0.0-YYYYMMDDhhmmss-{rev.text[:12]}, the commit's UTC time)")
     return (
         f"engine {spec_text!r}: revision {rev.text} of {rev.module}: {reason} ({detail}); build from a local "
-        f"checkout of that revision instead: {family}@/path/to/{rev.module.rsplit('/', 1)[-1]}"
+        f"checkout of that revision instead: {family}@/path/to/{rev.module.rsplit('/', 1)[-1]}{hint}"
     )
 
 
@@ -461,8 +471,9 @@ def api_of(message: str) -> str | None:
     call with wrong arguments, a method set that does not match)."""
     pats = (
         r"undefined: (?P<api>[\w.]+)",
-        r"unknown field (?P<f>\w+) in struct literal of type (?P<t>[\w.\[\]*]+)",
-        r"(?:has no field or method|undefined \(type [^)]*has no field or method) (?P<api>\w+)",
+        r"unknown field (?P<f>\w+) in struct literal of type \*?(?P<t>[\w.\[\]]+)",
+        r"undefined \(type \*?(?P<t>[\w.\[\]]+) has no field or method (?P<f>\w+)",
+        r"has no field or method (?P<api>\w+)",
         r"(?:not enough|too many) arguments in call to (?P<api>[\w.]+)",
         r"cannot use .* as (?P<api>[\w.*]+) value",
         r"(?P<api>[\w.]+) is not a type",
@@ -470,7 +481,7 @@ def api_of(message: str) -> str | None:
     for p in pats:
         m = re.search(p, message)
         if m:
-            if "f" in m.groupdict() and m.group("f"):
+            if m.groupdict().get("f"):
                 return f"{m.group('t')}.{m.group('f')}"
             return m.group("api")
     return None

@@ -91,6 +91,8 @@ def test_compile_errors_name_the_api_and_the_glue_file() -> None:
     assert api_of("unknown field EnableFoo in struct literal of type streamingpromql.EngineOpts") == \
         "streamingpromql.EngineOpts.EnableFoo"
     assert api_of("not enough arguments in call to engine.New") == "engine.New"
+    assert api_of("opts.UseStartTimestamps undefined (type *promql.EngineOpts has no field or method "
+                  "UseStartTimestamps)") == "promql.EngineOpts.UseStartTimestamps"
     dep = compile_error_message("mqe@v9", "mimir", rev, "# github.com/grafana/mimir/pkg/x\n"
                                 "/m/pkg/x/a.go:3:1: syntax error: unexpected }\n")
     assert "github.com/grafana/mimir/pkg/x does not compile in github.com/grafana/mimir v9" in dep
