@@ -244,14 +244,9 @@ def english_title(f: Finding) -> str:
         pairs = [p for p in annotation_pairs(ref, tgt) if p[1] != p[2]]
         missing = [(k, r) for k, r, t in pairs if t is None and r is not None]
         extra = [(k, t) for k, r, t in pairs if r is None and t is not None]
-        moved = [(k, r, t) for k, r, t in pairs if r is not None and t is not None]
-        reworded = []
-        for k, r in list(missing):  # the same annotation in other words (one shared start)
-            t = next((t for k2, t in extra if k2 == k and _shared_start(_ann_text(r), _ann_text(t)) >= 12), None)
-            if t is not None:
-                missing.remove((k, r))
-                extra.remove((k, t))
-                reworded.append((k, r, t))
+        both = [(k, r, t) for k, r, t in pairs if r is not None and t is not None]
+        moved = [(k, r, t) for k, r, t in both if strip_position(r) == strip_position(t)]
+        reworded = [x for x in both if x not in moved]
         parts = []
         for items, words in ((missing, "does not report the"), (extra, "reports an extra")):
             if items:
@@ -298,6 +293,15 @@ def english_title(f: Finding) -> str:
         return f"{tgt_name} returns {_n(only_tgt, 'series')} that {ref_name} does not"
     if cat in ("value", "histogram", "timestamp") and differing:
         what = {"value": "values", "histogram": "histogram values", "timestamp": "timestamps"}[cat]
+        cells = [(a, b) for r in rows if r.ref is not None and r.tgt is not None
+                 for a, b in zip(r.ref, r.tgt, strict=False) if a.differs and "(no point)" not in a.text + b.text]
+        if cat == "value" and cells:
+            a, b = cells[0]
+            (rv, _, at), tv = a.text.partition(" @"), b.text.partition(" @")[0]
+            example = f"{short(tv, 40)} where {ref_name} returns {short(rv, 40)}"
+            if len(cells) == 1:
+                return f"{tgt_name} returns {example} (at {at})"
+            return f"{tgt_name} returns different {what} than {ref_name} on {_n(differing, 'series')} (e.g. {example} at {at})"
         return f"{tgt_name} returns different {what} than {ref_name} on {_n(differing, 'series')}"
     if cat == "order":
         return f"{tgt_name} orders the series differently than {ref_name}"
@@ -511,7 +515,7 @@ def find_previous_run(folder: Path, summary: Mapping[str, Any]) -> Run | None:
             if other is None:
                 continue
             o = Run(other_dir, other, [])
-            if o.run_id == me.run_id or o.reference != me.reference or not set(o.targets) & set(me.targets):
+            if o.reference != me.reference or not set(o.targets) & set(me.targets):
                 continue
             t = o.started
             if t is not None and t < start and (best is None or t > best[0]):
@@ -619,8 +623,7 @@ def gone_bugs(current: list[Bug], run: Run, previous: Run | None) -> list[Bug]:
             continue
         if not set(b.engines) & tested:
             continue
-        b.trend = "gone"
-        b.note = f"failing in run {previous.run_id}, not seen in this run"
+        b.trend = "gone"  # the list's heading names the previous run
         out.append(b)
     return out
 
