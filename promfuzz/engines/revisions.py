@@ -420,6 +420,11 @@ def _build(spec_text: str, host: str, binary_name: str, rev: Revision, scratch: 
     if not rev.is_checkout:
         r = _go(["get", f"{module}@{meta['version']}"], src)
         if r.returncode != 0:
+            if HOSTKIT_MODULE in r.stderr:  # go get would have to downgrade hostkit's own requirement
+                raise RevisionError(
+                    f"engine {spec_text!r}: {module}@{meta['version']} is older than what hostkit needs "
+                    f"({_hostkit_requirement(module)}, hosts/hostkit/go.mod): hosts compile against that or newer"
+                )
             raise RevisionError(
                 f"engine {spec_text!r}: {module}@{meta['version']} does not resolve with the host's "
                 f"dependencies: {_first_line(r.stderr)}"
@@ -428,6 +433,14 @@ def _build(spec_text: str, host: str, binary_name: str, rev: Revision, scratch: 
     if r.returncode != 0:
         raise RevisionError(compile_error_message(spec_text, host, rev, r.stderr))
     return meta
+
+
+def _hostkit_requirement(module: str) -> str:
+    for line in (HOSTS_DIR / "hostkit" / "go.mod").read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if parts[:1] == [module] and len(parts) > 1:
+            return f"{module} {parts[1]}"
+    return f"a newer {module}"
 
 
 def _download(spec_text: str, rev: Revision) -> dict[str, object]:

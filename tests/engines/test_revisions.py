@@ -143,6 +143,16 @@ def test_a_revision_whose_api_the_glue_lacks_names_the_api(tmp_path: Path) -> No
 
 
 @pytest.mark.hosts
+def test_a_revision_older_than_hostkit_needs_says_so(tmp_path: Path) -> None:
+    need_go_and_cache("github.com/prometheus/prometheus", "thanos")
+    with pytest.raises(RevisionError) as ei:
+        EngineRegistry(tmp_path).open("prometheus@v0.305.1")
+    assert str(ei.value) == (
+        "engine 'prometheus@v0.305.1': github.com/prometheus/prometheus@v0.305.1 is older than what hostkit "
+        "needs (github.com/prometheus/prometheus v0.308.0, hosts/hostkit/go.mod): hosts compile against that or newer")
+
+
+@pytest.mark.hosts
 def test_a_local_checkout_builds_and_its_change_shows_in_an_answer(tmp_path: Path) -> None:
     src = need_go_and_cache(PROMQL_ENGINE, "thanos")
     if not (BUILD / "thanos-host").is_file():
