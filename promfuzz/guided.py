@@ -319,7 +319,7 @@ def run_guided(
             seen: set[tuple[int, int, int]] = reader.read() if guided else set()
             base = len(seen)
             per_source = {s: Counter[str]() for s in bandit.arms}
-            loaded: dict[str, Any] = {}
+            loaded: dict[int, Any] = {}  # id(engine) -> the dataset it holds
             t0 = time.monotonic()
             next_sample = sample_every_s
             next_tick = 10.0
@@ -328,9 +328,9 @@ def run_guided(
                 """check.judge, loading a dataset only when it is not the one loaded
                 (mutants of a seed share its dataset)."""
                 for e in (ref, tgt):
-                    if loaded.get(e.name) is not case.dataset:
+                    if loaded.get(id(e)) is not case.dataset:
                         e.load(case.dataset)
-                        loaded[e.name] = case.dataset
+                        loaded[id(e)] = case.dataset
                 r = ref.query(case.query, case.params)
                 t = tgt.query(case.query, case.params)
                 v = check.oracle.check(case, r, t, operand=lambda text: ref.query(text, case.params))
@@ -460,6 +460,35 @@ def plot(runs: dict[str, GuidedStats], path: Path, title: str) -> Path:
     return path
 
 
+def _stats_of(obj: dict[str, Any]) -> GuidedStats:
+    s = GuidedStats(guided=obj["guided"], cases=obj["cases"], elapsed_s=obj["elapsed_s"], counters=obj["counters"],
+                    pool=obj["pool"], by_source=obj["by_source"], signatures=obj["signatures"],
+                    timeline=obj["timeline"], coverage=obj["coverage"], stored=obj["stored"],
+                    read_s=obj["counter_read_s"])
+    s.verdicts.update(obj["verdicts"])
+    return s
+
+
+def combine(files: Sequence[Path], out: Path) -> int:
+    """One plot and table per target from the ``guided-*.json`` files of earlier runs."""
+    by_target: dict[str, dict[str, GuidedStats]] = {}
+    for f in files:
+        doc = json.loads(f.read_text())
+        for mode, obj in doc["runs"].items():
+            by_target.setdefault(doc["target"], {})[mode] = _stats_of(obj)
+    out.mkdir(parents=True, exist_ok=True)
+    for target, runs in by_target.items():
+        png = plot(runs, out / f"guided-vs-unguided-{target}.png", f"{target}: statement coverage over time")
+        for k, v in runs.items():
+            j = v.to_json_obj()
+            cov = v.coverage[-1]["percent"] if v.coverage else float("nan")
+            print(f"{target:10s} {k:9s} {cov:6.2f}% statements after {j['elapsed_s']:.0f} s, {j['cases']} cases "
+                  f"({j['cases_per_s']}/s), {j['divergences']} divergence signatures ({j['divergences_per_min']}/min), "
+                  f"pool {j['pool']}, counter reads {j['counter_read_s']} s")
+        print(f"plot: {png}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m promfuzz.guided",
                                 description="guided vs unguided: engine statement coverage and divergences over time")
@@ -470,7 +499,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sample-every", type=float, default=30.0)
     p.add_argument("--modes", default="guided,unguided")
     p.add_argument("--out", type=Path, default=Path("bench-out/guided"))
+    p.add_argument("--combine", type=Path, nargs="+", metavar="JSON",
+                   help="no run: plot and tabulate runs written before (e.g. guided and unguided run side by side)")
     args = p.parse_args(argv)
+    if args.combine:
+        return combine(args.combine, args.out)
     from promfuzz.engines.registry import resolve_reference
 
     reference = resolve_reference(args.reference, args.target)
