@@ -181,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
         # Arguments after the name go to promfuzz.benchmarks.<name>.main (see main() below).
         bsub.add_parser(name, help=text, add_help=False)
 
+    from promfuzz.tee.cli import add_parsers as _add_tee_parsers
+
+    _add_tee_parsers(sub)  # tee, replay-log (promfuzz/tee/cli.py)
+
     p = sub.add_parser("atheris", help="drive the generators from atheris (coverage-guided) bytes")
     _add_engine_args(p)
     p.add_argument("--instrument", choices=("generators", "all", "none"), default="generators",
@@ -221,7 +225,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         from promfuzz.engines.registry import resolve_reference
 
         args.reference = resolve_reference(reference, target)
-    handler = globals()[f"_cmd_{args.command}"]
+    handler = globals()[f"_cmd_{args.command.replace('-', '_')}"]
     return int(handler(args) or 0)
 
 
@@ -412,3 +416,15 @@ def _cmd_atheris(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _cmd_tee(args: argparse.Namespace) -> int:
+    from promfuzz.tee.cli import cmd_tee
+
+    return cmd_tee(args)
+
+
+def _cmd_replay_log(args: argparse.Namespace) -> int:
+    from promfuzz.tee.cli import cmd_replay_log
+
+    return cmd_replay_log(args)
