@@ -43,6 +43,20 @@ from promfuzz.reports.writer import FINDINGS_FILE, summary_dict, write_report
 
 REPORT_EVERY_S = 15.0
 
+TARGET_DOWN_STOP_S = 60.0
+"""A campaign stops when, for this long, every dataset failed because a target was
+unavailable (issue #15 item 4); ``$PROMFUZZ_TARGET_DOWN_STOP_S`` changes it (tests)."""
+
+
+def target_down_stop_s() -> float:
+    import os
+
+    raw = os.environ.get("PROMFUZZ_TARGET_DOWN_STOP_S", "")
+    try:
+        return float(raw) if raw else TARGET_DOWN_STOP_S
+    except ValueError:
+        raise ConfigError(f"PROMFUZZ_TARGET_DOWN_STOP_S={raw!r} is not a number of seconds") from None
+
 
 # ----------------------------------------------------------------------------- worker
 
@@ -88,6 +102,10 @@ class _Run:
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.engine_versions: dict[str, dict[str, str]] = {}
         self.dataset_errors: list[str] = []
+        self.down_since: float | None = None  # the first of the datasets in a row that found a target unavailable
+        self.down_datasets = 0
+        self.down_last = ""
+        self.stop_reason: str | None = None
         self.left_out: dict[str, str] = dict(state.get("left_out", {})) if state else {}
         self._lines: dict[str, tuple[tuple[Any, ...], str]] = {}
         if state:
@@ -131,6 +149,7 @@ class _Run:
             delta: RunStats = ev[1]
             self.stats.merge(delta)
         elif kind == "dataset_done":
+            self.down_since = None
             self.completed.add(ev[1])
             self.write_state()
         elif kind == "versions":
@@ -140,7 +159,14 @@ class _Run:
         elif kind == "dataset_error":
             # Counted and reported; the dataset is not marked done, so --resume retries it.
             self.dataset_errors.append(f"dataset {ev[1]}: {ev[2]}")
-            print(f"promfuzz: dataset {ev[1]} failed: {ev[2].splitlines()[0]}", file=sys.stderr)
+            unavailable = "target unavailable" in ev[2]
+            if not (unavailable and self.down_since is not None):  # one line per outage, not per dataset
+                print(f"promfuzz: dataset {ev[1]} failed: {ev[2].splitlines()[0]}", file=sys.stderr)
+            if unavailable:
+                if self.down_since is None:
+                    self.down_since, self.down_datasets = time.monotonic(), 0
+                self.down_datasets += 1
+                self.down_last = ev[2].splitlines()[0].removeprefix("load failed: ")
         elif kind == "finding":
             self._finding(ev[1], ev[2])
         elif kind == "occurrence":
@@ -199,11 +225,20 @@ class _Run:
             grammar_coverage=grammar_coverage_summary(self.stats.features),
         )
         summary["dataset_errors"] = list(self.dataset_errors)
+        if self.stop_reason is not None:
+            summary["stop_reason"] = self.stop_reason
         summary["left_out"] = dict(sorted(self.left_out.items()))
         summary["explain"] = _explain_summary(findings)
         write_report(self.out, summary, findings)
         self.write_state()
         return summary
+
+    def target_down(self, window_s: float) -> str | None:
+        """The stop message once every dataset for ``window_s`` found a target unavailable."""
+        if self.down_since is None or time.monotonic() - self.down_since < window_s:
+            return None
+        return (f"stopping: the target answered nothing for {time.monotonic() - self.down_since:.0f}s "
+                f"({self.down_datasets} datasets in a row failed); last: {self.down_last}")
 
     def write_state(self) -> None:
         """What --resume needs: config, completed datasets, totals (cheap; after every dataset)."""
@@ -339,6 +374,7 @@ def run_campaign(cfg: CampaignConfig, progress: bool = True, resume_state: dict[
         for w in range(cfg.workers)
     ]
     interrupts = 0
+    down_window = target_down_stop_s()
 
     def on_sigint(signum: int, frame: Any) -> None:
         nonlocal interrupts
@@ -373,6 +409,10 @@ def run_campaign(cfg: CampaignConfig, progress: bool = True, resume_state: dict[
                     else:
                         run.handle(ev)
                 if cfg.budget.seconds is not None and run.elapsed >= cfg.budget.seconds:
+                    stop.set()
+                if run.stop_reason is None and (down := run.target_down(down_window)) is not None:
+                    run.stop_reason = down
+                    print(f"promfuzz: {down}", file=sys.stderr, flush=True)
                     stop.set()
                 if not any(p.is_alive() for p in procs) and events.empty():
                     break
@@ -431,7 +471,7 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
         file=sys.stderr,
     )
     if summary.get("left_out"):
-        print(f"  left out of generation ({len(summary['left_out'])}, one side's parser cannot parse them): "
+        print(f"  left out of generation ({len(summary['left_out'])}, one side cannot parse or run them): "
               + ", ".join(summary["left_out"]), file=sys.stderr)
     if summary.get("explain", {}).get("labels"):
         print(f"  explain: {summary['explain']['labels']}", file=sys.stderr)
