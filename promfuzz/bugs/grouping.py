@@ -203,7 +203,7 @@ def kind_of(f: HitFacts) -> str:
         ref, tgt = (f.error_classes + ("ok", "ok"))[:2]
         if ref != "ok" and tgt != "ok":
             return "diagnostics:other"
-        return "diagnostics:fewer" if ref != "ok" else "diagnostics:more"
+        return "diagnostics:fewer-error" if ref != "ok" else "diagnostics:more"
     return c
 
 
@@ -257,9 +257,8 @@ def _skel(node: Any, depth: int) -> str:
         return f"{_agg_class(node.op)}{grp}(" + param + _skel(node.expr, depth - 1) + ")"
     if isinstance(node, A.BinaryExpr):
         m = node.matching
-        card = m.card if m is not None and m.card in ("many-to-one", "one-to-many") else ""
         fill = "fill" if m is not None and (m.fill_lhs is not None or m.fill_rhs is not None) else ""
-        extra = ",".join(x for x in (card, fill, "bool" if node.return_bool else "") if x)
+        extra = ",".join(x for x in (fill, "bool" if node.return_bool else "") if x)
         return "binop" + (f"[{extra}]" if extra else "")
     if isinstance(node, A.UnaryExpr):
         return _skel(node.expr, depth)
@@ -276,7 +275,9 @@ def _agg_class(op: str) -> str:
 def _func_class(func: str) -> str:
     # The φ-quantiles: quantile_over_time (Prometheus's quantile(), as the aggregation) and
     # histogram_quantile share the φ edge cases (φ < 0, 0, 1, > 1, NaN).
-    return {"quantile_over_time": "quantile", "histogram_quantile": "quantile"}.get(func, func)
+    # rad and deg: the one unit conversion (a product with pi/180 or 180/pi).
+    return {"quantile_over_time": "quantile", "histogram_quantile": "quantile", "deg": "rad|deg",
+            "rad": "rad|deg"}.get(func, func)
 
 
 def _peel(node: Any) -> Any:
@@ -297,6 +298,14 @@ def _peel(node: Any) -> Any:
         elif isinstance(node, A.BinaryExpr) and node.op not in ("and", "or", "unless") and (
                 _is_number(node.lhs) or _is_number(node.rhs)):
             node = node.rhs if _is_number(node.lhs) else node.lhs  # element-wise with a literal
+        elif isinstance(node, A.BinaryExpr) and node.op == "or" and (_is_empty(node.lhs) or _is_empty(node.rhs)):
+            node = node.rhs if _is_empty(node.lhs) else node.lhs  # nothing or B is B
+        elif isinstance(node, A.BinaryExpr) and node.op not in ("and", "or", "unless") and node.matching is not None \
+                and node.matching.on and not node.matching.labels and (_one_series(node.lhs) or _one_series(node.rhs)):
+            node = node.rhs if _one_series(node.lhs) else node.lhs  # on () with one series: like a scalar
+        elif isinstance(node, A.AggregateExpr) and node.op in ("sum", "avg", "min", "max") and not node.grouping \
+                and not node.without and _one_series(node.expr):
+            node = node.expr  # the sum of one series is that series
         elif isinstance(node, A.AggregateExpr) and node.op == "count_values" and node.grouping is None:
             node = node.expr
         elif isinstance(node, A.AggregateExpr) and node.op in ("topk", "bottomk", "limitk", "limit_ratio") \
@@ -306,12 +315,32 @@ def _peel(node: Any) -> Any:
             return node
 
 
-def _is_number(node: Any) -> bool:
+def _k_literal(node: Any) -> float | None:
+    """k of a topk/bottomk/limitk/limit_ratio without grouping whose k is a literal."""
     from promfuzz.promql import ast as A
 
-    while isinstance(node, (A.ParenExpr, A.UnaryExpr)):
+    while isinstance(node, A.ParenExpr):
         node = node.expr
-    return isinstance(node, A.NumberLiteral)
+    if isinstance(node, A.AggregateExpr) and node.op in ("topk", "bottomk", "limitk", "limit_ratio") \
+            and not node.grouping and not node.without and isinstance(node.param, A.NumberLiteral):
+        return node.param.value
+    return None
+
+
+def _is_empty(node: Any) -> bool:
+    return _k_literal(node) == 0
+
+
+def _one_series(node: Any) -> bool:
+    return _k_literal(node) == 1
+
+
+def _is_number(node: Any) -> bool:
+    """A side that reads no series (a literal, ``step()``, ``time()``, arithmetic of them):
+    an operation with it is element-wise."""
+    from promfuzz.promql import ast as A
+
+    return not any(isinstance(n, A.VectorSelector) for n, _path in A.walk(node))
 
 
 def focus(query: str) -> str:
@@ -354,8 +383,13 @@ def group_key(f: HitFacts) -> GroupKey:
         # The toggled pass, or the vendored version, is the bug whatever the query.
         return GroupKey(build, layer)
     kind = kind_of(f) if layer != "fork" else ""
+    fx = focus(f.query)
+    if fx.startswith("k-select(0,") and kind == "diagnostics:fewer-error":
+        # k = 0 answers without evaluating its operand: whatever the operand would report, a
+        # warning, an info or an error, is lost alike (a static short circuit).
+        kind = "diagnostics:fewer"
     aspect = tuple(a for a in f.aspect if a in KEY_ASPECT) if kind == "answer" else ()
-    return GroupKey(build, layer, kind, focus(f.query), aspect)
+    return GroupKey(build, layer, kind, fx, aspect)
 
 
 # ----------------------------------------------------------------------------- ledger matching
