@@ -14,12 +14,12 @@ from promfuzz.errors import ConfigError
 
 
 def _duration_ms(text: str, what: str) -> int:
-    from promfuzz.promql.parser import parse_duration
+    from promfuzz.engines.spec import parse_duration_ms
 
     if text in ("0", "0s"):
         return 0
     try:
-        return parse_duration(text)
+        return parse_duration_ms(text)
     except Exception as e:  # noqa: BLE001 - any parse failure is the user's input
         raise ConfigError(f"{what}: expected a duration such as 2m or 30s, got {text!r}") from e
 

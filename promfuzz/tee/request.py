@@ -109,9 +109,9 @@ def parse_api_duration(text: str, what: str = "step") -> int:
     except ValueError:
         if not _DUR_RE.match(s):
             raise RequestError(f"{what}: expected seconds or a duration such as 15s, got {text!r}") from None
-        from promfuzz.promql.parser import parse_duration
+        from promfuzz.engines.spec import parse_duration_ms
 
-        return parse_duration(s)
+        return parse_duration_ms(s)
     if not math.isfinite(v) or v <= 0:
         raise RequestError(f"{what}: expected a positive number of seconds, got {text!r}")
     return round(v * 1000)
