@@ -9,35 +9,49 @@ of what a maintainer would fix with one change:
 * **build**: the engine code that answers wrongly. For an engine difference the target's
   family (``mqe``); for a difference its own build's Prometheus engine shares (fork lag)
   the vendored Prometheus (``mimir-prometheus``, also for ``mqe``'s cases).
-* **layer** (the attribution, from ``promfuzz explain`` when known): ``pass:+NAME``
-  when toggling one optimization pass makes the difference appear (then the pass is the
-  bug, whatever the query), ``version`` when the build vendors an unforked, older
+* **layer** (the attribution, from ``promfuzz explain`` when known): ``pass:NAME``
+  when toggling one optimization pass makes the difference appear or go (then the pass
+  is the bug, whatever the query), ``version`` when the build vendors an unforked, older
   upstream Prometheus (the fix is a version bump: one bug), ``fork`` for a fork that
-  lags upstream (each upstream change is its own fix), ``engine`` otherwise. A target
-  that *is* a Prometheus engine (``mimir-prometheus``, ``thanos-prometheus``) compared
-  with upstream Prometheus can only lag: no replay needed to know that.
+  lags upstream (explain's ``fork-lag`` or ``both``: each upstream change is its own
+  fix), ``engine`` otherwise. A target that *is* a Prometheus engine
+  (``mimir-prometheus``, ``thanos-prometheus``) compared with upstream Prometheus can
+  only lag: no replay needed to know that.
 * **kind**: the difference category in coarse classes: ``answer`` (values, missing,
   extra and duplicate series: a wrong value under ``count_values`` is a missing series),
   ``order``, ``panic``, and for diagnostics ``diagnostics:fewer`` (the target leaves out
-  a warning, an info or the error the reference reports: a skipped operand loses all
-  three), ``diagnostics:more`` (it adds one, or fails where the reference answers),
-  ``diagnostics:other``. For a fork lag the kind is left out: the upstream change
-  behind it touched a function, and its answers and annotations differ alike;
-* **focus**: the skeleton of the node the difference is about: the query with
-  selectors and label lists abstracted, number literals reduced to their class (``0``,
-  ``NaN``, ``Inf``, ``n``), after peeling the outer *wrappers* that only carry a
-  difference upward (element-wise math, ``scalar``, ``absent``, ``sort``, a plain
-  ``count_values``, a subquery around them...). The node whose answer differs is in
-  the peeled part; a static analysis cannot always tell which one it is, so the focus
-  is the outermost node that is not a wrapper, down to one level of children.
+  a warning or info the reference reports), ``diagnostics:fewer-error`` (it answers
+  where the reference fails; under ``k = 0``, a static short circuit that loses both
+  alike, this is ``diagnostics:fewer`` too), ``diagnostics:more`` (it adds one, or
+  fails where the reference answers), ``diagnostics:other``. For a fork lag the kind is
+  left out: the upstream change behind it touched a function, and its answers and
+  annotations differ alike;
+* **focus**: the skeleton of the node the difference is about, one level deep:
+  selectors, label lists and children abstracted (``_``), number literals reduced to
+  their class (``0``, ``NaN``, ``Inf``, ``n``), operators that share code in one class
+  (``k-select``: topk, bottomk, limitk, limit_ratio; ``quantile``: quantile,
+  quantile_over_time, histogram_quantile; ``rad|deg``), after peeling the outer
+  *wrappers* that only carry a difference upward: element-wise math and date functions,
+  ``scalar``, ``vector``, ``absent``, ``sort``, subqueries, the common range functions
+  (rate, increase, delta, deriv, changes, the ``*_over_time`` but quantile and mad), a plain
+  ``count_values``, ``k = 1`` selections, an operation with a side that reads no series
+  (``x >= 0``), ``or`` with an always-empty side (``topk(0, ...)``), an ``on ()`` join
+  with one series, and sum/avg/min/max of one series. The node whose answer differs is
+  in the peeled part; a static analysis cannot always tell which one it is, so the focus
+  is the outermost node that is not a wrapper.
 * **aspect**: the data aspect words (:mod:`promfuzz.oracles.aspects`) are facts of the
   hit (:class:`HitFacts`) but none is in the key today (:data:`KEY_ASPECT`): measured
-  on the labelled set, ``points:nan``/``points:inf`` split one bug's variants (a quantile
-  at φ = 0 gives NaN on one dataset, -Inf on another) and separated no two bugs.
+  on the labelled set (366 cases), ``points:nan``/``points:inf`` in the key give
+  precision 0.937 / recall 0.900 (one bug's variants split: a quantile at φ = 0 is NaN on
+  one dataset, -Inf on another), the sample kinds 0.937 / 0.894, none 0.937 / 0.901: they
+  separated no two labelled bugs.
 
-:func:`match_ledger` looks a key up among the ledger's bugs (each member case gives its
-key) before a new id ``new-<hash>`` is made from the key. :func:`pairwise_scores`
-measures a grouping against hand labels (``promfuzz bugs grouping``).
+:func:`assign` looks a key up among the ledger's bugs (:func:`ledger_index`: each member
+case gives its key, with and without its entry's attribution) before a new id
+``new-<hash>`` is made from the key; :class:`RunBugs` is the campaign parent's side.
+:func:`pairwise_scores` and :func:`measure` measure a grouping against hand labels
+(``promfuzz bugs grouping``; the labelled set is frozen in
+``tests/fixtures/bug_grouping/labelled.json``).
 """
 
 from __future__ import annotations
