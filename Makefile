@@ -86,6 +86,17 @@ $(BUILD)/mimir-server: hosts/mimir-server/go.mod hosts/mimir-server/go.sum hosts
 	@mkdir -p $(BUILD)
 	bash hosts/mimir-server/build.sh ../../$@
 
+# promtool from the same Prometheus module as hosts/prometheus (the tee's tests use it as a
+# real client). promtool needs a few modules the host's go.sum lacks, so it is built in a
+# temporary copy of that go.mod (hostkit dropped), leaving hosts/prometheus untouched.
+$(BUILD)/promtool: hosts/prometheus/go.mod hosts/prometheus/go.sum
+	@mkdir -p $(BUILD)
+	tmp=$$(mktemp -d) && cp hosts/prometheus/go.mod hosts/prometheus/go.sum $$tmp/ && \
+	  ( cd $$tmp && $(GO) mod edit -droprequire=github.com/promfuzz/promfuzz/hosts/hostkit \
+	      -dropreplace=github.com/promfuzz/promfuzz/hosts/hostkit && \
+	    $(GOFLAGS_BUILD) $(GO) build -mod=mod -o $(abspath $@) github.com/prometheus/prometheus/cmd/promtool ); \
+	  rc=$$?; rm -rf $$tmp; exit $$rc
+
 fuzz: venv hosts
 	$(VENV)/bin/promfuzz run $(FUZZ_ARGS)
 
@@ -97,7 +108,7 @@ test-go: hosts
 	cd hosts/mimir && $(GO) test ./...
 	cd hosts/thanos && $(GO) test ./...
 
-test-py: venv hosts
+test-py: venv hosts $(BUILD)/promtool
 	$(VENV)/bin/pytest -q
 
 lint: venv
