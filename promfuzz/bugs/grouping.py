@@ -144,8 +144,10 @@ def facts_from_verdict(*, target: str, reference: str, query: str, verdict: Mapp
     )
 
 
-def facts_from_case_file(json_path: str | Path, explain: Mapping[str, Any] | None = None) -> HitFacts:
-    """The facts of a stored corpus case (its ``.json`` next to the ``.test``)."""
+def facts_from_case_file(json_path: str | Path, explain: Mapping[str, Any] | None = None, *,
+                         samples: bool = True) -> HitFacts:
+    """The facts of a stored corpus case (its ``.json`` next to the ``.test``);
+    ``samples=False`` skips reading the dataset (the operand sample kinds)."""
     from promfuzz.model import Dataset
 
     p = Path(json_path).with_suffix(".json")
@@ -155,7 +157,7 @@ def facts_from_case_file(json_path: str | Path, explain: Mapping[str, Any] | Non
     target = str(sig.get("target", ""))
     engines = d.get("engines", {})
     reference = next((e for e in engines if e != target), "prometheus")
-    ds = Dataset.from_json_obj(d["case"]["dataset"], str(p))
+    ds = Dataset.from_json_obj(d["case"]["dataset"], str(p)) if samples else None
     return facts_from_verdict(target=target, reference=reference, query=d["case"]["query"], verdict=verdict,
                               dataset=ds, explain=explain, versions=engines.get(target, {}))
 
@@ -450,7 +452,8 @@ def ledger_index(corpus: str | Path, bugs: Sequence[Any] | None = None,
         attr = ledger_attribution(b)
         for m in b.members:
             try:
-                hf = facts[m] if facts is not None and m in facts else facts_from_case_file(Path(corpus) / m)
+                hf = facts[m] if facts is not None and m in facts else facts_from_case_file(
+                    Path(corpus) / m, samples=any(a.startswith("samples:") for a in KEY_ASPECT))
             except (OSError, ValueError, KeyError):
                 continue
             static = HitFacts(**{**hf.to_json_obj(), "label": "", "attributed": ()})
