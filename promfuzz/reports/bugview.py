@@ -708,6 +708,15 @@ def read_case(path: str | None, folder: Path | None) -> str | None:
     return None
 
 
+def case_query_differs(case_text: str, query: str) -> bool:
+    """Whether a stored case's eval queries all differ from ``query`` (whitespace aside):
+    the corpus keeps the first case of a signature, so a later run's shrunk query may not
+    be the one stored."""
+    want = " ".join(query.split())
+    evals = [" ".join(m.group(1).split()) for m in re.finditer(r"(?m)^eval\S*(?: [a-z_]+=\S+)* (?:instant at \S+|range from \S+ to \S+ step \S+) (.*)$", case_text)]
+    return bool(evals) and want not in evals
+
+
 # ----------------------------------------------------------------------------- folds
 
 

@@ -195,7 +195,9 @@ def render_html(summary: Mapping[str, Any], findings: Sequence[Finding], trend: 
             svg = f.chart_svg = charts.result_overlay_svg(f.results) or ""
         b.case_text = bv.read_case(b.case_file, folder)
         rows, left = bv.answer_rows(f)
+        older = b.case_text is not None and bv.case_query_differs(b.case_text, f.query)
         cards.append({"bug": b, "chart": Markup(svg) if svg else None, "rows": rows, "rows_left": left,
+                      "case_is_older": older,
                       "params": bv.params_text(f.params), "shrink": bv.shrink_text(f.shrink),
                       "panicked": panicked_engine(f) if f.panic is not None else None})
     panic_rows = [{"engine": panicked_engine(b.lead), "message": b.panic, "hits": b.hits, "query": b.lead.query,
