@@ -29,7 +29,7 @@ help:
 all: venv hosts
 
 # Debian packages the tests use: Chromium renders the HTML report in a browser test.
-deps:
+deps: $(BUILD)/thanos
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian package chromium (for the report rendering test)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -75,6 +75,20 @@ $(BUILD)/promqltest-runner-mimir: $(call host_src,mimir)
 $(BUILD)/promqltest-runner-thanos: $(call host_src,thanos)
 	@mkdir -p $(BUILD)
 	cd hosts/thanos && $(GOFLAGS_BUILD) $(GO) test -c -o ../../$@ ./promqltestrun
+
+# Thanos Receive + Query for thanos-live. Thanos's go.mod has replace directives, so
+# `go install pkg@version` refuses it: it is built inside the downloaded module, with the
+# build tags of its own .promu.yml (slicelabels is the labels layout its unsafe casts
+# assume: without it Receive panics on Query's first Info call). v0.42.5 needs Go 1.26.10.
+THANOS_VERSION := v0.42.4
+$(BUILD)/thanos:
+	@mkdir -p $(BUILD)
+	@echo "building Thanos $(THANOS_VERSION) from its Go module into $(BUILD)/thanos (thanos-live)"
+	GOTOOLCHAIN=local $(GO) mod download github.com/thanos-io/thanos@$(THANOS_VERSION)
+	cd "$$(GOTOOLCHAIN=local $(GO) list -m -f '{{.Dir}}' github.com/thanos-io/thanos@$(THANOS_VERSION))" && \
+	  GOTOOLCHAIN=local $(GOFLAGS_BUILD) $(GO) build -tags netgo,slicelabels \
+	    -ldflags "-X github.com/prometheus/common/version.Version=$(THANOS_VERSION:v%=%) -X github.com/prometheus/common/version.Revision=module-$(THANOS_VERSION) -X github.com/prometheus/common/version.Branch=promfuzz" \
+	    -o $(abspath $@) ./cmd/thanos
 
 # The real Prometheus server, from the same module version as hosts/prometheus.
 $(BUILD)/prometheus-server: hosts/prometheus/go.mod hosts/prometheus/go.sum

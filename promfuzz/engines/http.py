@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +74,7 @@ LOADERS: tuple[str, ...] = ("remote_write", "victoriametrics_import", "none")
 ENV_BEARER = "PROMFUZZ_HTTP_BEARER_TOKEN"
 ENV_BASIC = "PROMFUZZ_HTTP_BASIC_AUTH"
 ENV_TENANT = "PROMFUZZ_HTTP_TENANT"
+TENANTLESS_PROFILES = ("prometheus", "victoriametrics")
 
 DUMP_MIN_MS = -(2**62)
 DUMP_MAX_MS = 2**62
@@ -189,6 +191,13 @@ class HttpEngine(EngineBase):
         self.write_max_samples = write_max_samples
         self._sleep = sleep
         env_headers, basic, secrets = auth_from_env(os.environ if env is None else env)
+        if "X-Scope-OrgID" in env_headers and self.profile.name in TENANTLESS_PROFILES:
+            raise ConfigError(
+                f"{ENV_TENANT} is set but a {self.profile.name} server has no tenants (the header would be ignored "
+                f"and every dataset land in one store); unset it, or use profile generic for a tenant-aware proxy"
+            )
+        if "X-Scope-OrgID" in env_headers and self.profile.tenant_header != "X-Scope-OrgID":
+            env_headers[self.profile.tenant_header] = env_headers.pop("X-Scope-OrgID")
         if url_basic is not None:
             basic = url_basic
             secrets.extend(s for s in url_basic[1:] if s)
@@ -205,6 +214,18 @@ class HttpEngine(EngineBase):
         self._dataset: Dataset | None = None
         self._fp: str | None = None
         self._pool: ThreadPoolExecutor | None = None
+        self._down_lock = threading.Lock()
+        self._down = 0  # requests in a row that exhausted their retries
+        self._down_since = 0.0
+        self._down_last = ""
+        self._next_probe = 0.0
+
+    BREAKER_AFTER = 3
+    """After this many requests in a row failed every retry, the target is taken as down:
+    further requests fail at once (``not sent``), one probe request every
+    :attr:`PROBE_EVERY_S` goes out to notice it is back (a dead target must not cost every
+    query of a dataset its full retry schedule)."""
+    PROBE_EVERY_S = 2.0
 
     def __repr__(self) -> str:
         return f"HttpEngine({self.url!r}, profile={self.profile.name!r}, loader={self.loader!r})"
@@ -225,7 +246,18 @@ class HttpEngine(EngineBase):
         """One request with bounded retries on transport errors and non-envelope 5xx
         (never on a read timeout: a target that took the request and did not answer)."""
         last = ""
-        for attempt in range(self.retries + 1):
+        attempts = self.retries + 1
+        with self._down_lock:
+            now = time.monotonic()
+            if self._down >= self.BREAKER_AFTER:
+                if now < self._next_probe:
+                    raise _Unavailable(self._redact(
+                        f"target unavailable: {method} {url} not sent: {self._down} requests in a row failed over "
+                        f"{now - self._down_since:.0f}s; last: {self._down_last}"
+                    ))
+                self._next_probe = now + self.PROBE_EVERY_S
+                attempts = 1  # the probe
+        for attempt in range(attempts):
             if attempt:
                 self._sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
             try:
@@ -244,10 +276,16 @@ class HttpEngine(EngineBase):
             if r.status_code >= 500 and not _is_envelope(r):
                 last = f"HTTP {r.status_code}: {r.text[:200]}"
                 continue
+            with self._down_lock:
+                self._down = 0
             return r
-        raise _Unavailable(
-            self._redact(f"target unavailable: {method} {url} failed {self.retries + 1} times; last: {last}")
-        )
+        msg = self._redact(f"target unavailable: {method} {url} failed {attempts} times; last: {last}")
+        with self._down_lock:
+            if self._down == 0:
+                self._down_since = time.monotonic()
+            self._down += 1
+            self._down_last = msg
+        raise _Unavailable(msg)
 
     # ------------------------------------------------------------------ Engine
     def load(self, dataset: Dataset) -> LoadInfo:
@@ -286,7 +324,7 @@ class HttpEngine(EngineBase):
     def _isolate(self, fp: str) -> None:
         if self.isolation == "tenant":
             self._tenants += 1
-            self._session.headers["X-Scope-OrgID"] = f"promfuzz-{fp}-{self._tenants}"
+            self._session.headers[self.profile.tenant_header] = f"promfuzz-{fp}-{self._tenants}"
         elif self.isolation == "delete":
             self._delete_all()
 
@@ -387,6 +425,9 @@ class HttpEngine(EngineBase):
             if bad:
                 raise EngineLoadError(f"{self.name}: the stored data differs from the dataset: " + "; ".join(bad))
             return
+        if self.profile.readback == "query":
+            self._verify_by_query(dataset, deadline)
+            return
         got = self._stored(deadline)
         if got is not None:
             exp = {s.labels: len(s.samples) for s in dataset.series}
@@ -416,6 +457,44 @@ class HttpEngine(EngineBase):
                 f"{self.name}: accepted the write but holds {len(held)} of {len(dataset.series)} series "
                 f"(/api/v1/series)"
             )
+
+    readback_wait_s = 15.0
+    """How long a ``query`` read-back may take to see a load (Thanos Query refreshes what
+    its stores hold, the tenants' label sets, every few seconds)."""
+
+    def query_readback(self, dataset: Dataset) -> Result:
+        """Every raw sample the target holds over the dataset's time span through the query
+        API: the range-vector selector ``{__name__=~".+"}[span]`` at the last timestamp
+        (a range selector never returns stale markers; histograms come back as count/sum/buckets)."""
+        ts = [x.t for s in dataset.series for x in s.samples] or [0]
+        lo, hi = min(ts), max(ts)
+        form = {"query": f'{{__name__=~".+"}}[{hi - lo + 1}ms]', "time": ms_to_api_time(hi + self.shift_ms)}
+        r = self._send("POST", f"{self.url}/api/v1/query", 120.0, data=form)
+        if not _is_envelope(r):
+            raise EngineLoadError(
+                f"{self.name}: read-back query answered {_kind(r)} (HTTP {r.status_code}), not a Prometheus API envelope"
+            )
+        res = parse_body(r.content, r.status_code, self.name)
+        if not res.ok:
+            raise EngineLoadError(f"{self.name}: read-back query failed: {res.error.message if res.error else res.outcome}")
+        return vm.unshift_result(res, self.shift_ms) if self.shift_ms else res
+
+    def _verify_by_query(self, dataset: Dataset, deadline: float) -> None:
+        """Poll :meth:`query_readback` until it shows exactly the dataset's samples (stale
+        markers left out), at most :attr:`readback_wait_s`; else the load fails."""
+        until = min(deadline, time.monotonic() + self.readback_wait_s)
+        pause = 0.05
+        while True:
+            bad = readback_query_mismatches(dataset, self.query_readback(dataset))
+            if not bad:
+                return
+            if time.monotonic() + pause > until:
+                raise EngineLoadError(
+                    f"{self.name}: the stored data differs from the dataset (read back by a range query, "
+                    f"{self.readback_wait_s:g}s): " + "; ".join(bad)
+                )
+            self._sleep(pause)
+            pause = min(0.5, pause * 2)
 
     def query(self, text: str, params: EvalParams, timeout_s: float | None = None) -> Result:
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
@@ -491,6 +570,53 @@ class HttpEngine(EngineBase):
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         self._session.close()
+
+
+def readback_query_mismatches(expected: Dataset, got: Result, limit: int = 3) -> list[str]:
+    """Where a :meth:`HttpEngine.query_readback` answer differs from ``expected`` without
+    its stale markers: series, timestamps, float values bit for bit (NaN equals NaN),
+    histogram count and sum (empty: identical)."""
+    from promfuzz.model import ResultHistogram, labels_str
+
+    exp: dict[Any, list[tuple[int, Any]]] = {}
+    for s in expected.series:
+        kept = [(x.t, x.v) for x in s.samples if not (isinstance(x.v, float) and is_stale(x.v))]
+        if kept:
+            exp[s.labels] = kept
+    have = {s.labels: [(p.t, p.v) for p in s.points] for s in got.series}
+    out: list[str] = []
+    missing = [k for k in exp if k not in have]
+    extra = [k for k in have if k not in exp]
+    if missing:
+        out.append(f"{len(missing)} of {len(exp)} series not stored (e.g. {labels_str(missing[0])})")
+    if extra:
+        out.append(f"{len(extra)} series stored that the dataset lacks (e.g. {labels_str(extra[0])})")
+
+    def same(a: Any, b: Any) -> bool:
+        if isinstance(a, Histogram):
+            return isinstance(b, ResultHistogram) and _same_float(a.count, b.count) and _same_float(a.sum, b.sum)
+        return isinstance(b, float) and _same_float(a, b)
+
+    for k, xs in exp.items():
+        g = have.get(k)
+        if g is None:
+            continue
+        if [t for t, _ in xs] != [t for t, _ in g]:
+            lost = sorted({t for t, _ in xs} - {t for t, _ in g})[:3]
+            added = sorted({t for t, _ in g} - {t for t, _ in xs})[:3]
+            out.append(f"{labels_str(k)}: {len(xs)} samples sent, {len(g)} stored (missing t={lost}, extra t={added})")
+        else:
+            bad = [(t, v, w) for (t, v), (_, w) in zip(xs, g, strict=True) if not same(v, w)]
+            if bad:
+                ex = ", ".join(f"t={t}: {v!r} stored as {w!r}" for t, v, w in bad[:2])
+                out.append(f"{labels_str(k)}: {len(bad)} values stored changed ({ex})")
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _same_float(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
 
 
 def _one_line(text: str, n: int) -> str:

@@ -8,7 +8,9 @@
   ``X-Scope-OrgID`` per dataset), ``none`` (nothing: refused for campaigns and
   shrinking unless ``--shared-target``), ``restart`` (servers promfuzz starts itself);
 * the **read-back** that verifies every load (``export``: VictoriaMetrics
-  ``/api/v1/export``; ``remote_read``; ``none``);
+  ``/api/v1/export``; ``remote_read``; ``query``: every raw sample through the query API
+  as one range-vector selector, for targets without remote read such as Thanos Query;
+  ``none``);
 * API quirks: a time shift (VictoriaMetrics refuses samples before 1970-01-02), extra
   query parameters.
 """
@@ -27,12 +29,13 @@ class Profile:
     name: str
     loader: str  # remote_write | victoriametrics_import | none
     isolation: str
-    readback: str  # export | remote_read | none
+    readback: str  # export | remote_read | query | none
     write_path: str = "/api/v1/write"
     read_path: str = "/api/v1/read"
     shift_ms: int = 0
     query_extra: tuple[tuple[str, str], ...] = field(default=())
     doc: str = ""
+    tenant_header: str = "X-Scope-OrgID"  # the header a ``tenant`` isolation sets (Thanos: THANOS-TENANT)
 
 
 VM_SHIFT_MS = 86_400_000
@@ -55,8 +58,10 @@ PROFILES: dict[str, Profile] = {
                 doc="Grafana Mimir: push to /api/v1/push, a fresh tenant per dataset"),
         Profile("cortex", "remote_write", "tenant", "remote_read", write_path="/api/v1/push",
                 doc="Cortex: push to /api/v1/push, a fresh tenant per dataset"),
-        Profile("thanos", "remote_write", "tenant", "none", write_path="/api/v1/receive",
-                doc="Thanos Receive (write_url=) + Query, a fresh tenant per dataset"),
+        Profile("thanos", "remote_write", "tenant", "query", write_path="/api/v1/receive",
+                tenant_header="THANOS-TENANT",
+                doc="Thanos Receive (write_url=) + Query (--query.enforce-tenancy), a fresh THANOS-TENANT per "
+                    "dataset, read back by a range-vector query"),
         Profile("generic", "remote_write", "none", "remote_read",
                 doc="any Prometheus-compatible API; no isolation (needs --shared-target for a campaign)"),
     )

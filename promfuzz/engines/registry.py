@@ -317,7 +317,7 @@ def host_binary(spec: EngineSpec, build_dir: Path) -> str:
 
 
 def _open_live(family: str, build_dir: Path, opts: dict[str, Any]) -> Engine:
-    """A server the suite starts itself (prometheus-live, victoriametrics-live, mimir-live)."""
+    """A server the suite starts itself (prometheus-live, victoriametrics-live, mimir-live, thanos-live)."""
     if family == "victoriametrics-live":
         from promfuzz.engines.victoriametrics import VictoriaMetricsLiveEngine, find_binary
 
@@ -327,6 +327,11 @@ def _open_live(family: str, build_dir: Path, opts: dict[str, Any]) -> Engine:
         from promfuzz.engines.mimir_live import find_binary as find_mimir
 
         return MimirLiveEngine(find_mimir(build_dir), **opts)
+    if family == "thanos-live":
+        from promfuzz.engines.thanos_live import ThanosLiveEngine
+        from promfuzz.engines.thanos_live import find_binary as find_thanos
+
+        return ThanosLiveEngine(find_thanos(build_dir), **opts)
     return LiveEngine(build_dir / FAMILIES[family].binary, **opts)
 
 

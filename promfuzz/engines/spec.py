@@ -130,6 +130,9 @@ FAMILIES: dict[str, Family] = {
         # The Mimir monolith started by the suite, queried through its query-frontend
         # (promfuzz.engines.mimir_live); its same-build reference is the Mimir fork's engine.
         Family("mimir-live", "mimir-server", "mimir-live", kind="live", same_build_reference="mimir-prometheus"),
+        # Thanos Receive + Query started by the suite, Query on the Thanos engine
+        # (promfuzz.engines.thanos_live); its same-build reference is Thanos's Prometheus engine.
+        Family("thanos-live", "thanos", "thanos-live", kind="live", same_build_reference="thanos-prometheus"),
     )
 }
 
