@@ -42,6 +42,10 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One buffered write per answer (flushed by handle_one_request) and no Nagle: headers
+    # and body as two small segments would wait ~40 ms for the client's delayed ACK.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
