@@ -349,7 +349,12 @@ class Pipeline:
                     # Equal digests, identical answers: nothing any comparison rule could flag.
                     verdicts = [Verdict.match(self.differential.name)]
                 else:
-                    verdicts = self._judge(case, ref_a.result(), tgt_a.result())
+                    tgt_r = tgt_a.result()
+                    if tgt_r.error is not None and tgt_r.error.error_type == "target_unavailable":
+                        # No answer at all (down, unreachable, not an API): counted, never a finding.
+                        stats.verdicts["target_unavailable"] += 1
+                        continue
+                    verdicts = self._judge(case, ref_a.result(), tgt_r)
                 if self.metamorphic and i % METAMORPHIC_EVERY == 0:
                     verdicts += [m.check(tgt_engine, case) for m in self.metamorphic]
                 for verdict in verdicts:
