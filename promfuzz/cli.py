@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from promfuzz.plan import DEFAULT_QUERIES_PER_DATASET
 from promfuzz.errors import PromfuzzError
+from promfuzz.plan import DEFAULT_QUERIES_PER_DATASET
 
 EPILOG = """\
 engines: prometheus (upstream engine, in-process), mqe and mimir-prometheus (Grafana Mimir's
@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, type=Path, help="write a JSON report here")
     p.add_argument("--no-fail", action="store_true", help="exit 0 even if cases fail")
     p.add_argument("--verbose", "-v", action="store_true", help="show every failing case's diff")
+    p.add_argument("--record-annotations", action="store_true",
+                   help="corpus cases stored before sidecars held the answer's exact annotations: fill them in "
+                        "from ENGINE's answer where ENGINE is the case's reference and the case passes")
 
     p = sub.add_parser("shrink", help="shrink one case (a corpus .test file) while its divergence keeps its signature")
     p.add_argument("case", type=Path, help="a .test file with one load and one eval")
@@ -284,7 +287,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     engine = open_engine(args.engine)
     against = open_engine(args.against) if args.against else None
     try:
-        report = replay(args.paths, engine, against=against)
+        report = replay(args.paths, engine, against=against, record_annotations=args.record_annotations)
     finally:
         engine.close()
         if against is not None:

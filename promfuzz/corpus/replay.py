@@ -42,7 +42,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -705,12 +705,15 @@ def replay(
     timeout_s: float | None = None,
     out_dir: str | Path | None = None,
     file_options: bool = True,
+    record_annotations: bool = False,
 ) -> ReplayReport:
     """Replay every eval of the given .test files / folders on ``engine`` (an Engine or a
     name for :func:`promfuzz.engines.open_engine`). Without ``against``, check the files'
     expectations; with it, compare the two engines live. ``file_options``: run each
     upstream suite file with the engine options its own runner uses (:func:`file_settings`;
-    Prometheus's and Mimir's testdata turn on delayed name removal)."""
+    Prometheus's and Mimir's testdata turn on delayed name removal). ``record_annotations``:
+    a corpus case whose sidecar lacks the exact annotations gets them from ``engine``'s
+    answer when ``engine`` is the case's reference and the eval passes."""
     t0 = time.perf_counter()
     eng, own_e = _open(engine)
     ref, own_r = _open(against) if against is not None else (None, False)
@@ -719,7 +722,7 @@ def replay(
     try:
         for path in _expand(paths):
             feng = per_file.for_file(path) if per_file is not None else eng
-            fr = _replay_file(path, feng, ref, range_check, timeout_s, at_variants)
+            fr = _replay_file(path, feng, ref, range_check, timeout_s, at_variants, record_annotations)
             if feng is not eng:
                 fr = replace(fr, engine=feng.name)
             files.append(fr)
@@ -820,6 +823,7 @@ def _replay_file(
     range_check: bool,
     timeout_s: float | None,
     at_variants: bool = True,
+    record_annotations: bool = False,
 ) -> FileReport:
     name = str(path)
     try:
@@ -859,10 +863,12 @@ def _replay_file(
                 runnable.append(ev)
         if not runnable:
             continue
+        exact = None
         if meta is not None and len(runnable) == 1 and len(evs) == 1:
-            # A corpus case: the sidecar holds the exact case.
+            # A corpus case: the sidecar holds the exact case (and the answer's exact annotations).
             ds = meta.case.dataset
             runnable = [_with_query(runnable[0], meta.case.query)]
+            exact = meta.annotations
         items: list[tuple[str, EvalParams]] = []
         plans: list[list[_Run]] = []
         for ev in runnable:
@@ -882,6 +888,10 @@ def _replay_file(
         for ev, plan in zip(runnable, plans, strict=True):
             if ref is None:
                 kind, detail = _check_plan(ev, plan, got)
+                if kind == "passed" and exact is not None:
+                    kind, detail = check_exact_annotations(exact, got[plan[0].main])
+                elif kind == "passed" and record_annotations and meta is not None and is_reference_of(eng, meta):
+                    _record_annotations(path, meta, got[plan[0].main])
                 out(ev, kind, detail)
             elif isinstance(ref_got, str):
                 out(ev, "error", f"reference {ref_got}")
@@ -891,6 +901,41 @@ def _replay_file(
                                              _operand(ref, ev.eval_params, timeout_s))
                 out(ev, kind, detail)
     return FileReport(name, tuple(outcomes))
+
+
+def check_exact_annotations(exact: Mapping[str, Sequence[str]], res: Result) -> tuple[OutcomeKind, str]:
+    """The stored answer's exact warnings and infos (positions and the metric name
+    included) against the engine's, as multisets: the patterns in the .test file accept
+    any position and an optional `` for metric name "..."``, so this is what catches an
+    engine that moves an annotation or names the metric where the reference does not."""
+    from collections import Counter
+
+    for kind, got in (("warnings", res.warnings), ("infos", res.infos)):
+        want = Counter(exact.get(kind, ()))
+        have = Counter(got)
+        if want != have:
+            lost = sorted((want - have).elements())
+            extra = sorted((have - want).elements())
+            return "failed", (f"{kind} differ from the exact texts stored with the case (.json 'annotations'): "
+                              f"stored only {lost}, got only {extra}")
+    return "passed", ""
+
+
+def is_reference_of(eng: Any, meta: CaseMeta) -> bool:
+    """Is ``eng`` the engine whose answer the case stores (its sidecar names the engines
+    compared; the signature names the target, the other one is the reference)?"""
+    vsig = (meta.verdict or {}).get("signature") or {}
+    target = str((meta.signature or {}).get("target") or vsig.get("target") or "")
+    refs = [e for e in meta.engines if e != target]
+    return len(refs) == 1 and getattr(eng, "name", None) == refs[0]
+
+
+def _record_annotations(path: Path, meta: CaseMeta, res: Result) -> None:
+    """Fill a sidecar's missing exact annotations from its reference's passing answer."""
+    from promfuzz.corpus.store import atomic_write, exact_annotations
+
+    if meta.annotations is None and res.ok:
+        atomic_write(path.with_suffix(".json"), replace(meta, annotations=exact_annotations(res)).to_json())
 
 
 def ledger_bug(test_path: str | Path) -> Any:

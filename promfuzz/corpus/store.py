@@ -70,8 +70,21 @@ class CaseMeta:
     shrink: Mapping[str, Any] = field(default_factory=dict)
     status: Status = "open"
     note: str = ""
+    annotations: Mapping[str, tuple[str, ...]] | None = None
+    """The stored answer's warnings and infos, exactly (``{"warnings": [...], "infos":
+    [...]}``), or None for a case stored before this field or with an error answer. The
+    .test file's patterns accept any position and an optional `` for metric name "..."``
+    (so the file passes Prometheus's own runner); ``promfuzz replay`` also checks these
+    exact texts on the main eval, so an engine that moves an annotation or names the
+    metric does not pass."""
 
     def to_json_obj(self) -> dict[str, Any]:
+        out = self._json_obj()
+        if self.annotations is not None:
+            out["annotations"] = {k: list(v) for k, v in self.annotations.items()}
+        return out
+
+    def _json_obj(self) -> dict[str, Any]:
         return {
             "format": SIDECAR_FORMAT,
             "case_id": self.case_id,
@@ -185,7 +198,26 @@ class CaseMeta:
             shrink=d.get("shrink") or {},
             status=status,  # type: ignore[arg-type]
             note=str(d.get("note") or ""),
+            annotations=_annotations_field(d.get("annotations"), source, text),
         )
+
+
+def _annotations_field(v: Any, source: str, text: str) -> dict[str, tuple[str, ...]] | None:
+    if v is None:
+        return None
+    ok = isinstance(v, dict) and set(v) <= {"warnings", "infos"} and all(
+        isinstance(x, list) and all(isinstance(a, str) for a in x) for x in v.values())
+    if not ok:
+        raise CorpusError('field \'annotations\': expected {"warnings": [text, ...], "infos": [text, ...]}',
+                          source, _line_of(text, "annotations"))
+    return {k: tuple(v.get(k, ())) for k in ("warnings", "infos")}
+
+
+def exact_annotations(r: Result | None) -> dict[str, tuple[str, ...]] | None:
+    """What :attr:`CaseMeta.annotations` holds for a stored answer (None for an error)."""
+    if r is None or not r.ok:
+        return None
+    return {"warnings": tuple(r.warnings), "infos": tuple(r.infos)}
 
 
 def _line_of(text: str, key: str) -> int:
@@ -416,6 +448,7 @@ class CorpusStore:
                 shrink=dict(shrink or {}),
                 status=status,
                 note=note,
+                annotations=exact_annotations(expected),
             )
             test_path = folder / f"{meta.case_id}.test"
             json_path = folder / f"{meta.case_id}.json"

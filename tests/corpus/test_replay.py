@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
@@ -524,3 +525,65 @@ def test_written_expectations_accept_the_result_they_were_written_from(prometheu
             kind, detail = check_eval(ev, r)
             assert kind == "passed", f"{c.query!r} at {c.params}: {detail}"
     assert outcomes.get("ok", 0) > 100  # most generated queries answer
+
+
+INFO_AT = 'PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "m" (1:{})'
+
+
+def _annotated_store(tmp_path: Path, *, sidecar_annotations: bool = True) -> tuple[CorpusStore, str]:
+    """One stored case whose reference answered with an info at (1:6)."""
+    import json
+
+    from promfuzz.model import Case
+
+    store = CorpusStore(tmp_path / "corpus")
+    ds = Dataset.build([({"__name__": "m"}, [(0, 1.0), (60_000, 2.0)])])
+    exp = replace(_vec(({}, 0.0), t=60_000), infos=(INFO_AT.format(6),))
+    added = store.add(Case(ds, "rate(m[1m])", EvalParams.instant(60_000)),
+                      Signature("differential", "annotations", ("a",), target="mqe"), expected=exp,
+                      engines={"prometheus": {}, "mqe": {}})
+    jp = added.stored.json_path
+    meta = json.loads(jp.read_text())
+    assert meta["annotations"] == {"warnings": [], "infos": [INFO_AT.format(6)]}  # stored with the case
+    if not sidecar_annotations:  # a case stored before sidecars held them
+        del meta["annotations"]
+        jp.write_text(json.dumps(meta))
+    return store, added.stored.meta.case_id
+
+
+def _info_engine(name: str, text: str) -> CannedEngine:
+    return CannedEngine(name, lambda q, p, d: replace(_vec(({}, 0.0), t=p.time_ms or 0), infos=(text,)))
+
+
+def test_replay_checks_the_exact_annotation_texts_the_file_pattern_leaves_open(tmp_path: Path) -> None:
+    """The .test pattern accepts any (line:col) and an optional ' for metric name'; the
+    sidecar's exact texts do not: an engine that moves the info (or names the metric) fails."""
+    store, cid = _annotated_store(tmp_path)
+    test_text = next(store.root.glob("*/*.test")).read_text()
+    assert r"\(\d+:\d+\)" in test_text  # the file itself is lenient, so that Prometheus's runner passes it
+    same = replay([store.root], _info_engine("prometheus", INFO_AT.format(6)), range_check=False, at_variants=False)
+    assert [o.kind for o in same.outcomes] == ["passed"]
+    for moved in (INFO_AT.format(1), INFO_AT.format(6).replace('"m"', '"m" for metric name "m"')):
+        rep = replay([store.root], _info_engine("mqe", moved), range_check=False, at_variants=False)
+        o = rep.outcomes[0]
+        assert o.kind == "failed" and "exact texts stored with the case" in o.detail and moved in o.detail, moved
+
+
+def test_record_annotations_fills_old_sidecars_from_the_reference_only(tmp_path: Path) -> None:
+    import json
+
+    store, _ = _annotated_store(tmp_path, sidecar_annotations=False)
+    jp = next(store.root.glob("*/*.json"))
+    # the target's answer never becomes the stored truth
+    replay([store.root], _info_engine("mqe", INFO_AT.format(6)), range_check=False, at_variants=False,
+           record_annotations=True)
+    assert "annotations" not in json.loads(jp.read_text())
+    # nor an answer that fails the file's own expectations
+    replay([store.root], _info_engine("prometheus", "PromQL info: something else (1:1)"), range_check=False,
+           at_variants=False, record_annotations=True)
+    assert "annotations" not in json.loads(jp.read_text())
+    replay([store.root], _info_engine("prometheus", INFO_AT.format(6)), range_check=False, at_variants=False,
+           record_annotations=True)
+    assert json.loads(jp.read_text())["annotations"] == {"warnings": [], "infos": [INFO_AT.format(6)]}
+    rep = replay([store.root], _info_engine("mqe", INFO_AT.format(1)), range_check=False, at_variants=False)
+    assert rep.outcomes[0].kind == "failed"
