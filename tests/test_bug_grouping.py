@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +16,10 @@ from promfuzz.bugs import grouping as g
 from promfuzz.bugs import load_ledger
 from promfuzz.bugs.grouping import HitFacts, group_key, measure, pairwise_scores
 from promfuzz.cli import main
+
+if TYPE_CHECKING:
+    from promfuzz.pipeline import StoredCase
+    from promfuzz.reports.records import Finding
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus"
@@ -151,7 +156,7 @@ def _copy_member(corpus: Path, member: str) -> None:
         shutil.copy(CORPUS / (member[:-5] + ext), dst)
 
 
-def _stored_finding(member: str) -> tuple[object, object]:
+def _stored_finding(member: str) -> tuple[Finding, StoredCase]:
     from promfuzz.model import Case
     from promfuzz.pipeline import StoredCase
     from promfuzz.reports.records import Finding
