@@ -19,7 +19,12 @@ import urllib3
 
 from promfuzz.engines.apijson import parse_body
 from promfuzz.engines.http import auth_from_env, split_credentials
-from promfuzz.engines.remote_write import READ_HEADERS, RemoteProtocolError, decode_read_response, encode_read_request
+from promfuzz.engines.remote_write import (
+    READ_HEADERS,
+    RemoteProtocolError,
+    decode_read_response,
+    encode_read_request,
+)
 from promfuzz.errors import ConfigError
 from promfuzz.model import Dataset, Result, ms_to_api_time
 from promfuzz.tee.judge import Answer

@@ -138,7 +138,7 @@ def selector_spans(expr: Expr, params: EvalParams, lookback_ms: int | None = Non
 
 def selector_matchers(sel: VectorSelector) -> list[tuple[str, str, str]]:
     """(op, name, value) matchers of a selector, the metric name as ``__name__``."""
-    ms = [(m.op, m.name, m.value) for m in sel.matchers]
+    ms: list[tuple[str, str, str]] = [(m.op, m.name, m.value) for m in sel.matchers]
     if sel.name:
         ms.insert(0, ("=", "__name__", sel.name))
     return ms

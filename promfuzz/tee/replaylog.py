@@ -164,15 +164,15 @@ def read_log(path: str | Path, *, skip_malformed: bool = False, time_ms: int | N
     out: list[LogEntry] = []
     for i, ln in enumerate(text.splitlines(), 1):
         try:
-            e = parse_line(ln, i, str(p), now, default)
+            entry = parse_line(ln, i, str(p), now, default)
         except LogFormatError as err:
             if not skip_malformed:
                 raise
             if errors is not None:
                 errors.append(str(err))
             continue
-        if e is not None:
-            out.append(e)
+        if entry is not None:
+            out.append(entry)
     return out
 
 

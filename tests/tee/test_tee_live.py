@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 import requests
-
 from build_helpers import need_binary
+
 from promfuzz.corpus.store import CorpusStore
 from promfuzz.engines.http import HttpEngine
 from promfuzz.engines.live import LiveServer
