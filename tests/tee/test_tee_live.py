@@ -82,7 +82,7 @@ def test_engine_difference_is_captured_reproduced_shrunk_and_stored(servers: dic
                              corpus=corpus, sample=1.0, shrink_seconds=8))
     with TeeServer(core) as tee:
         # promtool, a client nobody here wrote: the answer is the primary's, unchanged.
-        out = subprocess.run([str(promtool), "query", "instant", "-o", "json", "--time=620", tee.url,
+        out = subprocess.run([str(promtool), "query", "-o", "json", "instant", "--time=620", tee.url,
                               "sum by (a) (m)"], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         direct = requests.get(servers["a"] + "/api/v1/query", params={"query": "sum by (a) (m)", "time": "620"}).json()
