@@ -51,7 +51,9 @@ STATUS_WORDS = {
     "documented": "documented difference",
 }
 _POSITION = re.compile(r"\s*\(\d+:\d+\)$")
-_PLACEHOLDER = re.compile(r"<fn>|\{'|': |\bNone\b")
+_PLACEHOLDER = re.compile(r"<fn>|\{'|': |\bNone\b|\b(?:diagnostics|answer|order|panic):[a-z]+(?:-[a-z]+)*\b")
+"""Signature placeholders, Python reprs, and the grouping's internal kind words
+(``diagnostics:fewer-error``)."""
 
 
 # ----------------------------------------------------------------------------- words
@@ -544,6 +546,7 @@ class Bug:
     attribution: list[str] = field(default_factory=list)
     link: str = ""
     note: str = ""  # for a bug not seen again: where it was last seen
+    detail: str = ""  # what its lead finding shows, when the title is the group's
     case_text: str | None = None
     case_file: str | None = None
 
@@ -586,7 +589,9 @@ def group_bugs(run: Run) -> list[Bug]:
         title = next((t for t in (lead.bug_title, entry.get("title")) if reads_as_english(t)), None)
         status = lead.bug_status or entry.get("status") or "new"
         engines = list(dict.fromkeys(f.target for f in fs))
-        bugs.append(Bug(id=bid, title=title or english_title(lead), status=str(status), trend="new",
+        own = english_title(lead)
+        bugs.append(Bug(id=bid, title=title or own, detail=own if title and own != title else "",
+                        status=str(status), trend="new",
                         engines=engines, category=lead.category, findings=fs, hits=sum(f.occurrences for f in fs),
                         case_file=next((f.case_file for f in fs if f.case_file), None)))
     return bugs
@@ -648,7 +653,12 @@ def corpus_of(folder: Path | None) -> Path | None:
     if not isinstance(c, str) or not c:
         return None
     p = Path(c)
-    return p if (p / "bugs").is_dir() else None
+    # Relative: to the run folder (a moved or frozen run), else to the working directory
+    # (a campaign's default corpus/).
+    for cand in ([p] if p.is_absolute() else [folder / p, p]):
+        if (cand / "bugs").is_dir():
+            return cand
+    return None
 
 
 def apply_ledger(bugs: list[Bug], gone: list[Bug], run: Run, previous: Run | None,
@@ -689,9 +699,14 @@ def apply_ledger(bugs: list[Bug], gone: list[Bug], run: Run, previous: Run | Non
             if not any(_engine_matches(e, t) for e in lb.engines for t in run.targets):
                 continue
             gone.append(Bug(id=lb.id, title=lb.title, status=lb.status, trend="gone", engines=list(lb.engines),
-                            category="", note=f"ledger: last seen failing {lb.last_seen}, not seen in this run",
+                            category="", note=f"ledger: last seen failing {_when(seen)}, not seen in this run",
                             link=lb.link))
-    return f"attribution and status from the bug ledger in {corpus}"
+    return f"attribution and status from the bug ledger in {corpus.resolve()}"
+
+
+def _when(t: _dt.datetime) -> str:
+    t = t.astimezone(_dt.UTC)
+    return t.strftime("%Y-%m-%d") if (t.hour, t.minute) == (0, 0) else t.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def read_case(path: str | None, folder: Path | None) -> str | None:
