@@ -30,7 +30,7 @@ from promfuzz.model import Dataset, Result, ms_to_api_time
 from promfuzz.tee.judge import Answer
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-                        "trailers", "transfer-encoding", "upgrade", "host", "content-length"})
+                        "trailers", "transfer-encoding", "upgrade", "host", "content-length", "expect"})
 
 
 class Backend:

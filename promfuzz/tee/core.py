@@ -122,7 +122,8 @@ class TeeCore:
         if self._started:
             return
         self._started = True
-        self._learn_versions()
+        # Off the start path: a slow or unreachable backend must not delay serving.
+        threading.Thread(target=self._learn_versions, name="tee-versions", daemon=True).start()
         for i in range(max(1, self.cfg.workers)):
             t = threading.Thread(target=self._worker, name=f"tee-compare-{i}", daemon=True)
             t.start()

@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,38 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     finally:
         for s in (a, b, c):
             s.close()
+
+
+class _SlowServer:
+    """A backend that answers every request after ``delay`` seconds (a slow secondary)."""
+
+    def __init__(self, delay: float) -> None:
+        import http.server
+        import threading
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(delay)
+                body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST  # noqa: N815
+
+            def log_message(self, *a: Any) -> None:
+                return
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 def _curl(*args: str) -> subprocess.CompletedProcess[str]:
@@ -151,6 +184,19 @@ def test_secondary_down_and_unparsed_query(servers: dict[str, Any]) -> None:
     assert _metric(metrics, "promfuzz_tee_backend_errors_total", backend="secondary") == 1
     assert _metric(metrics, "promfuzz_tee_comparisons_total", result="skipped") == 1
     assert _metric(metrics, "promfuzz_tee_skipped_total", reason="unparsed") == 1
+    # a secondary that takes seconds: the client does not wait for it
+    slow = _SlowServer(6.0)
+    core3 = TeeCore(TeeConfig(servers["a"], slow.url, sample=1.0))
+    try:
+        with TeeServer(core3) as tee:
+            t0 = time.monotonic()
+            r = _curl("-G", "--data-urlencode", "query=sum(m)", "-d", "time=300", tee.url + "/api/v1/query")
+            took = time.monotonic() - t0
+            assert json.loads(r.stdout)["data"]["result"][0]["value"] == [300, "30"]
+            assert took < 3.0, f"the primary path waited for the slow secondary ({took:.1f}s)"
+            assert core3.wait_idle(30)
+    finally:
+        slow.close()
     # a primary that is down: the client gets a 502 envelope, counted
     core2 = TeeCore(TeeConfig(dead, servers["a"], sample=1.0))
     with TeeServer(core2) as tee:

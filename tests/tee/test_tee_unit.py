@@ -117,3 +117,17 @@ def test_log_formats(tmp_path: Path) -> None:
     got = read_log(f, skip_malformed=True, errors=errors)
     assert len(got) == 2 and len(errors) == 2
     assert f"{f}:4" in errors[1] and "tab-separated" in errors[1]
+
+
+def test_a_full_queue_drops_and_counts_never_blocks() -> None:
+    from promfuzz.tee import TeeConfig, TeeCore
+
+    core = TeeCore(TeeConfig("http://127.0.0.1:1", "http://127.0.0.1:2", sample=1.0, queue_size=2))
+    req = ApiRequest("GET", "/api/v1/query", parse_form("query=up&time=1"))
+    # workers not started: nothing drains the queue
+    assert [core.offer(req, Answer(200, b"{}"), None) for _ in range(5)] == [True, True, False, False, False]
+    assert core.metrics.value("promfuzz_tee_dropped_total") == 3
+    none = TeeCore(TeeConfig("http://127.0.0.1:1", "http://127.0.0.1:2", sample=0.0))
+    assert not none.offer(req, Answer(200, b"{}"), None) and none.queue.qsize() == 0
+    with pytest.raises(Exception, match="between 0 and 1"):
+        TeeCore(TeeConfig("http://127.0.0.1:1", "http://127.0.0.1:2", sample=2.0))
