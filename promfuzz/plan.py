@@ -79,6 +79,17 @@ class CampaignConfig:
         from promfuzz.engines.registry import check_isolation
 
         check_isolation(self.targets, self.shared_target)
+        from promfuzz.engines.registry import target_isolation
+
+        deleting = [t for t in self.targets if target_isolation(t) == "delete"]
+        if deleting and self.workers > 1:
+            # One server for every worker, emptied before each load: two workers would
+            # delete each other's datasets mid-query. Tenants and fresh servers do not share.
+            import sys
+
+            print(f"promfuzz: {deleting[0]!r} isolates datasets by deleting everything in one server: "
+                  f"1 worker, not {self.workers}", file=sys.stderr)
+            object.__setattr__(self, "workers", 1)
         if self.triage_reference is not None:
             from promfuzz.engines.spec import parse_spec
 

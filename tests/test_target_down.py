@@ -79,3 +79,16 @@ def test_a_campaign_whose_target_dies_stops_after_the_window(tmp_path: Path, mon
         assert "target unavailable" not in json.dumps(f), f
     stored = list((tmp_path / "corpus").rglob("*.test")) if (tmp_path / "corpus").exists() else []
     assert all("target unavailable" not in p.read_text() for p in stored)
+
+
+def test_a_target_isolated_by_deleting_runs_on_one_worker(tmp_path: Path) -> None:
+    """Two workers sharing one server that is emptied before every load would delete each
+    other's datasets mid-query: such a campaign runs on one worker; tenants keep theirs."""
+    kw: dict[str, object] = dict(reference="prometheus", corpus=None, out=tmp_path / "r", workers=2)
+    deleting = CampaignConfig(targets=("vm=http:http://127.0.0.1:1?profile=victoriametrics",), **kw)  # type: ignore[arg-type]
+    assert deleting.workers == 1
+    prom = CampaignConfig(targets=("p=http:http://127.0.0.1:1?profile=prometheus",), **kw)  # type: ignore[arg-type]
+    assert prom.workers == 1
+    tenants = CampaignConfig(targets=("m=http:http://127.0.0.1:1?profile=mimir",), **kw)  # type: ignore[arg-type]
+    assert tenants.workers == 2
+    assert CampaignConfig(targets=("victoriametrics-live",), **kw).workers == 2  # type: ignore[arg-type]
