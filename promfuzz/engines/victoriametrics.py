@@ -92,8 +92,27 @@ def _export_value(v: Any) -> float:
     if v is None:
         return stale_nan()
     if isinstance(v, str):
-        return float(v.replace("Infinity", "inf"))
-    return float(v)
+        v = float(v.replace("Infinity", "inf"))
+    v = float(v)
+    # NaN is dropped at ingestion, so a NaN read back is a stale marker (1.79 exports
+    # some stale markers as NaN rather than null).
+    return stale_nan() if math.isnan(v) else v
+
+
+def _export_line(line: bytes) -> Any:
+    """One export line; VictoriaMetrics 1.79 writes infinities as bare ``+Inf``/``-Inf``
+    (not JSON): they are rewritten inside the ``values`` array only."""
+    try:
+        return json.loads(line)
+    except ValueError:
+        text = line.decode("utf-8", "replace")
+        i = text.find('"values":[')
+        j = text.find("]", i)
+        if i < 0 or j < 0:
+            raise
+        vals = ",".join({"+Inf": '"Infinity"', "Inf": '"Infinity"', "-Inf": '"-Infinity"'}.get(x, x)
+                        for x in text[i + 10:j].split(","))
+        return json.loads(text[: i + 10] + vals + text[j:])
 
 
 def parse_export(body: bytes, shift_ms: int = 0) -> Dataset:
@@ -103,7 +122,7 @@ def parse_export(body: bytes, shift_ms: int = 0) -> Dataset:
     for line in body.splitlines():
         if not line.strip():
             continue
-        obj = json.loads(line)
+        obj = _export_line(line)
         samples = [(int(t) - shift_ms, _export_value(v)) for t, v in zip(obj["timestamps"], obj["values"], strict=True)]
         series.append((obj["metric"], samples))
     return Dataset.build(series)

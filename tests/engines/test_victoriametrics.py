@@ -80,6 +80,18 @@ def test_export_parse_and_readback_compare() -> None:
     assert "not stored" in readback_mismatches(sent, Dataset.build([]))[0]
 
 
+def test_export_of_victoriametrics_1_79_bare_infinities_and_nan_stale_markers() -> None:
+    """Debian's 1.79 exports infinities as bare +Inf/-Inf (not JSON) and some stale
+    markers as NaN (measured): both read back as sent, a label value is left alone."""
+    body = (b'{"metric":{"__name__":"m","v":"[+Inf,"},"values":[1,null,+Inf,-Inf,NaN,2],'
+            b'"timestamps":[86400000,86415000,86430000,86445000,86460000,86475000]}\n')
+    s = parse_export(body, DAY).series[0]
+    assert dict(s.labels)["v"] == "[+Inf,"
+    vals = [x.v for x in s.samples]
+    assert vals[0] == 1.0 and is_stale(vals[1]) and vals[2] == math.inf and vals[3] == -math.inf
+    assert is_stale(vals[4]) and vals[5] == 2.0
+
+
 def test_shift_query_keeps_absolute_time_unshifted() -> None:
     assert shift_query("a", DAY) == "a"
     assert shift_query("a @ 300", DAY) == "a @ 86700.000"
