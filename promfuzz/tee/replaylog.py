@@ -211,6 +211,7 @@ def replay_backends(entries: list[LogEntry], primary: str, secondary: str, *, co
     core = TeeCore(TeeConfig(primary, secondary, primary_engine, secondary_engine, reference=reference,
                              corpus=corpus, sample=1.0, window_ms=window_ms, shrink_seconds=shrink_seconds))
     core._learn_versions()
+    seen: set[tuple[Any, ...]] = set()
     try:
         for e in entries:
             req = ApiRequest.from_params(e.query, e.params, e.received_ms)
@@ -230,7 +231,11 @@ def replay_backends(entries: list[LogEntry], primary: str, secondary: str, *, co
             if j.result == "divergence":
                 d: dict[str, Any] = {"line": e.line, "query": e.query, "params": e.params.to_json_obj(),
                                      "what": j.verdict.signature.title if j.verdict and j.verdict.signature else j.reason}
-                if core.reproducer is not None and j.params is not None:
+                key = (req.kind, e.query, e.params)
+                if key in seen:
+                    d["capture"] = {"outcome": "seen before"}
+                elif core.reproducer is not None and j.params is not None:
+                    seen.add(key)
                     d["capture"] = core.reproducer.process(req, e.query, j.params, j, core.primary, core.secondary)
                 rep.divergences.append(d)
     finally:

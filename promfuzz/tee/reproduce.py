@@ -97,9 +97,6 @@ class Reproducer:
         eng = self._engines.get(name)
         if eng is None:
             eng = (self._opener or open_engine)(name)
-            if name in {e.name for e in self._engines.values()}:
-                eng.close()
-                eng = (self._opener or (lambda n: open_engine(n, name=f"{n}#2")))(name)
             self._engines[name] = eng
         return eng
 
