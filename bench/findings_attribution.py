@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 CLOSED = ("fixed", "not-a-bug")
+KEEP_MARKER = "<!-- campaigns: kept when the table is regenerated -->"
 
 
 def open_cases(corpus: Path, families: tuple[str, ...]) -> list[tuple[Path, str]]:
@@ -152,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
                     mqe, "mqe", "mqe[passes=all]", "mimir-prometheus")
     text += section("Thanos cases: `thanos` (its defaults) vs `thanos[optimizers=all]`, against `thanos-prometheus`",
                     thanos, "thanos", "thanos[optimizers=all]", "thanos-prometheus")
-    args.out.write_text("\n".join(text), encoding="utf-8")
+    kept = ""
+    if args.out.exists():  # hand-written notes after the marker survive a rerun
+        old = args.out.read_text(encoding="utf-8")
+        if KEEP_MARKER in old:
+            kept = old[old.index(KEEP_MARKER):]
+    args.out.write_text("\n".join(text) + ("\n" + kept if kept else ""), encoding="utf-8")
     if args.json:
         args.json.write_text(json.dumps({"mqe": mqe, "thanos": thanos}, indent=1), encoding="utf-8")
     print(f"wrote {args.out} ({len(mqe)} MQE and {len(thanos)} Thanos cases, {secs:.0f}s)", file=sys.stderr)
