@@ -17,9 +17,9 @@ Every bug falls in one of three lists at the top of the page:
   run's start and this run's. A random campaign not hitting a bug is a hint, not proof,
   that it is fixed; the page says so.
 
-The *previous run* is the latest run folder next to this one (the same ``--out`` parent,
-``reports/`` by default) with the same reference that started before this run, or the
-second-to-last folder given to ``promfuzz report A B``.
+The *previous run* is the latest finished run folder next to this one (the same ``--out``
+parent, ``reports/`` by default) with the same reference that started before this run, or
+the second-to-last folder given to ``promfuzz report A B``.
 
 Titles and labels read as English: signatures' titles carry placeholders (``<fn>``,
 ``N``) and engine answers are data, so a bug without a grouped title gets one written
@@ -494,9 +494,10 @@ _previous_cache: dict[tuple[str, str, int], Run | None] = {}
 
 
 def find_previous_run(folder: Path, summary: Mapping[str, Any]) -> Run | None:
-    """The latest run next to ``folder`` (same parent) with the same reference that
-    started before this one and tested at least one of its targets. Cached per parent
-    folder state: a campaign rewrites its report every 15 s."""
+    """The latest finished run next to ``folder`` (same parent) with the same reference
+    that started before this one and tested at least one of its targets (a run still
+    going, or one that crashed, has partial lists). Cached per parent folder state: a
+    campaign rewrites its report every 15 s."""
     me = Run(folder, summary, [])
     start = me.started
     parent = folder.parent
@@ -518,6 +519,8 @@ def find_previous_run(folder: Path, summary: Mapping[str, Any]) -> Run | None:
                 continue
             o = Run(other_dir, other, [])
             if o.reference != me.reference or not set(o.targets) & set(me.targets):
+                continue
+            if not other.get("finished_at"):  # still running (or it crashed): its lists are partial
                 continue
             t = o.started
             if t is not None and t < start and (best is None or t > best[0]):

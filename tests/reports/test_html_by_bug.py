@@ -156,12 +156,15 @@ def test_without_a_previous_run_every_unknown_bug_is_new(runs: Path) -> None:
 def test_the_previous_run_is_the_latest_earlier_one_with_the_same_reference(runs: Path) -> None:
     summary = json.loads((runs / "run" / "summary.json").read_text())
     later = json.loads((runs / "prev" / "summary.json").read_text())
-    for name, started, reference in (("later", "2026-12-03T18:00:00+00:00", "prometheus"),
-                                     ("other-ref", "2026-12-03T17:00:00+00:00", "mimir-prometheus"),
-                                     ("older", "2026-12-03T10:00:00+00:00", "prometheus")):
+    for name, started, reference, finished in (
+            ("later", "2026-12-03T18:00:00+00:00", "prometheus", True),
+            ("other-ref", "2026-12-03T17:00:00+00:00", "mimir-prometheus", True),
+            ("still-running", "2026-12-03T17:01:00+00:00", "prometheus", False),
+            ("older", "2026-12-03T10:00:00+00:00", "prometheus", True)):
         d = runs / name
         shutil.copytree(runs / "prev", d)
-        s = dict(later, started_at=started, run_id=name, reference={"name": reference})
+        s = dict(later, started_at=started, run_id=name, reference={"name": reference},
+                 finished_at=later["finished_at"] if finished else None)
         (d / "summary.json").write_text(json.dumps(s))
     found = bv.find_previous_run(runs / "run", summary)
     assert found is not None and found.run_id == "20261203-165306-s316786"
