@@ -16,7 +16,8 @@ reached new code: it joins the **seed pool**. Cases come from three sources,
   passes (:mod:`promfuzz.shrink.dataset_passes`: fewer series or samples, simpler values,
   fewer labels, a cut time range),
 
-chosen by a UCB1 bandit whose reward is "this case reached new counters". Every case is
+chosen by a UCB1 bandit whose reward is "this case reached new counters", :data:`BURST`
+cases per pick on one dataset (one load per burst). Every case is
 judged as in campaigns (:class:`promfuzz.pytest_failure.SameResultCheck`: the differential
 oracle, the shipped rules with version ranges, the operand resolver); divergences and
 engine failures are stored in the corpus (unshrunk: ``promfuzz shrink`` reduces them).
