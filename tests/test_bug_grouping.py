@@ -139,10 +139,12 @@ def test_a_prometheus_engine_target_is_a_version_or_fork_lag_without_explaining(
 def test_new_bug_titles_read_as_english() -> None:
     for hf in (_hit("topk(0, x)", "annotations", qualifier="info_extra: PromQL <fn>: ignored histogram in <fn>"),
                _hit('{job="a"} / on () x', "error_vs_result", error_classes=("ok", "execution")),
+               _hit('x unless count_values("", y)', "error_vs_result", error_classes=("execution", "ok")),
                _hit("mad_over_time(x[1h])", target="thanos-prometheus", vendored="v0.308.0")):
         key = group_key(hf)
         title = g.new_bug_title(hf, key)
         assert "<fn>" not in title and "{'" not in title and "_" not in title.split(":")[0], title
+        assert "diagnostics" not in title, title  # a key's words are not a title
         assert key.new_id().startswith("new-") and len(key.new_id()) == 14
 
 

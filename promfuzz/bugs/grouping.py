@@ -577,10 +577,11 @@ def new_bug_title(f: HitFacts, key: GroupKey) -> str:
     what = {"answer": "answers differently", "order": "orders series differently"}.get(k)
     what = what or {
         "diagnostics:fewer": "leaves out a warning, info or error the reference reports",
+        "diagnostics:fewer-error": "answers where the reference fails",
         "diagnostics:more": "reports a warning, info or error the reference does not",
         "diagnostics:other": "reports other warnings, infos or errors than the reference",
         "panic": "panics",
-    }.get(k) or k.replace("_", " ")
+    }.get(k) or "differs from the reference"
     if key.layer.startswith("pass:"):
         return f"{_family(f.target)} with the {key.layer[5:]} pass: it {what} (e.g. {_short(f.query)})"
     if key.layer == "version":
