@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import struct
 import sys
 import tempfile
@@ -123,8 +122,9 @@ class CounterReader:
         self.folder = folder
 
     def read(self) -> set[tuple[int, int, int]]:
-        if self.folder.exists():
-            shutil.rmtree(self.folder)
+        # Only the counter files go: Go writes the (large) meta-data file once per folder.
+        for old in self.folder.glob("covcounters.*"):
+            old.unlink()
         r = self.process.request("POST", "/coverage/flush", 60.0, data={"dir": str(self.folder)})
         if r.status_code != 200:
             raise EngineError(f"/coverage/flush answered {r.status_code}: {r.text[:300]}")
