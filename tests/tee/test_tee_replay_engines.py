@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from build_helpers import need_binary
+
 from promfuzz.corpus.store import CorpusStore
 from promfuzz.model import Dataset
 
