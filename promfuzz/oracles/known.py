@@ -664,6 +664,41 @@ def _is_empty(node: Any, f: _Facts) -> bool:
     return False
 
 
+def _no_series(node: Any, f: _Facts) -> bool:
+    """True when the expression outputs no series on the case's data, decided from series
+    labels alone (as MQE decides what to skip), whatever it may raise on the way: what
+    :func:`_is_empty` says, and vector/vector operations that produce nothing from their
+    sides' labels (an empty side, for ``or`` both, for ``unless`` the left; or no match
+    group in common). Only for annotations: an operation MQE skips this way reads none of
+    its sides' samples, so none of their annotations are raised."""
+    from promfuzz.promql import ast as A
+
+    if _is_empty(node, f):
+        return True
+    node = _strip(node)
+    t = type(node)
+    if t is A.SubqueryExpr or t is A.UnaryExpr:
+        return _no_series(node.expr, f)
+    if t is A.Call and node.func in _LABEL_PRESERVING:
+        arg = _series_arg(node)
+        return arg is not None and arg[1] and _no_series(arg[0], f)
+    if t is A.AggregateExpr:
+        return node.param is None and node.op in _GROUPING_AGGS and _no_series(node.expr, f)
+    if t is A.BinaryExpr and not _has_fill(node):
+        lt, rt = _vtype(node.lhs), _vtype(node.rhs)
+        if lt == "vector" and isinstance(_strip(node.rhs), A.NumberLiteral):
+            return _no_series(node.lhs, f)
+        if rt == "vector" and isinstance(_strip(node.lhs), A.NumberLiteral):
+            return _no_series(node.rhs, f)
+        if lt == rt == "vector":
+            if node.op == "or":
+                return _no_series(node.lhs, f) and _no_series(node.rhs, f)
+            if node.op == "unless":
+                return _no_series(node.lhs, f)
+            return _no_series(node.lhs, f) or _no_series(node.rhs, f) or _groups_disjoint(node, f)
+    return False
+
+
 def _root_chain(tree: Any) -> list[Any]:
     """The nodes whose answer is the query's answer when it is empty: from the root down
     through wrappers that map an empty input to an empty answer without failing or
@@ -753,7 +788,7 @@ def skipped_operands(f: _Facts, mode: str) -> list[Any]:
         if mode == "whole":
             if _is_empty(first, f):
                 out.append(second)
-        elif (_is_empty(node.lhs, f) or (node.op != "unless" and _is_empty(node.rhs, f))
+        elif (_no_series(node.lhs, f) or (node.op != "unless" and _no_series(node.rhs, f))
               or _groups_disjoint(node, f)):
             out.extend((node.lhs, node.rhs))
     f._cache[key] = out

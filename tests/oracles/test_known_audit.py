@@ -116,6 +116,22 @@ def test_8_a_missing_annotation_must_come_from_a_skipped_side() -> None:
         assert judge(FOO, "rate(foo[1m]) * no_such", ref, vec(T, engine="mqe"))[0] == "divergence", info
 
 
+def test_8_a_nested_operation_without_series_makes_the_outer_one_skip_its_sides() -> None:
+    """`({code="1"} / rate(foo[1m])) < bar`: the inner operation has no series (its left
+    side matches nothing), so MQE's outer one reads neither side's samples and rate()'s
+    info is not raised (the pytest plugin's documented example found it). Not absorbed when
+    the inner operation does have series, or when the info is kept for another series."""
+    load = FOO + '  bar{a="1"} 1 1 1 1\n'
+    q = '({code="1"} / rate(foo[1m])) < bar'
+    info = INFO.replace("(1:6)", "(1:21)")
+    ref = vec(T, engine="prometheus", infos=[info])
+    assert judge(load, q, ref, vec(T, engine="mqe")) == ("expected", ("mqe-binop-no-series-annotations",))
+    # the inner operation has series: a={"1"} on both sides, so nothing is skipped
+    q2 = "(bar / rate(foo[1m])) < bar"
+    assert judge(load, q2, vec(T, engine="prometheus", infos=[INFO.replace("(1:6)", "(1:14)")]),
+                 vec(T, engine="mqe"))[0] == "divergence"
+
+
 # --- 9: errors of an unevaluated side -------------------------------------------------------
 
 X = 'load 30s\n  x{a="1"} 1 2 3\n  y{a="1"} 1 2 3\n'
