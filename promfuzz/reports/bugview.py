@@ -704,7 +704,7 @@ def apply_ledger(bugs: list[Bug], gone: list[Bug], run: Run, previous: Run | Non
             gone.append(Bug(id=lb.id, title=lb.title, status=lb.status, trend="gone", engines=list(lb.engines),
                             category="", note=f"ledger: last seen failing {_when(seen)}, not seen in this run",
                             link=lb.link))
-    return f"attribution and status from the bug ledger in {corpus.resolve()}"
+    return f"Attribution and status from the bug ledger in {corpus.resolve()}"
 
 
 def _when(t: _dt.datetime) -> str:
