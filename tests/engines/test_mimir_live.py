@@ -369,3 +369,19 @@ def test_missing_binary_fails_under_ci(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception):
         mimir_binary()
+
+
+@pytest.mark.live
+@pytest.mark.hosts
+def test_findings_still_differ_through_the_frontend(mimir: MimirLiveEngine, mqe: object) -> None:
+    """findings/mimir-live: each case (in-process MQE's answer) still fails through the
+    real frontend and passes on in-process mqe, so the difference is the production path's."""
+    from promfuzz.corpus.replay import replay
+
+    folder = Path(__file__).resolve().parents[2] / "findings" / "mimir-live"
+    cases = sorted(folder.glob("*/*.test"))
+    assert len(cases) >= 3
+    on_mqe = replay(cases, mqe, range_check=False, at_variants=False)
+    assert [o.kind for o in on_mqe.outcomes] == ["passed"] * len(cases), [o.detail for o in on_mqe.outcomes]
+    live = replay(cases, mimir, range_check=False, at_variants=False)
+    assert [o.kind for o in live.outcomes] == ["failed"] * len(cases), [(o.query, o.kind) for o in live.outcomes]
