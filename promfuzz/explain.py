@@ -136,7 +136,8 @@ def revision_variants(target: str, build_dir: str | Path | None = None) -> tuple
     except ImportError:
         return [], "only the pinned build: per-revision hosts (promfuzz.engines.revisions) are not available"
     host = fam.binary.split("-")[0]
-    inner = spec.name[len(spec.family):]
+    # the options part only: a target that has a revision itself must not give FAMILY@Y@X
+    inner = spec.name[len(f"{spec.family}@{spec.revision}" if spec.revision else spec.family):]
     out = []
     for b in built_revisions(Path(build_dir) if build_dir is not None else default_build_dir(), host):
         rev = str(b.meta.get("revision", ""))

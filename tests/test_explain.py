@@ -265,6 +265,19 @@ def test_other_built_revisions_are_replayed_and_a_fix_is_named(tmp_path: Path) -
     assert e.notes and e.notes[0].startswith("only the pinned build")
 
 
+def test_a_target_with_a_revision_gets_the_other_revisions_with_its_options_only(tmp_path: Path) -> None:
+    from promfuzz.explain import revision_variants
+
+    for r in ("v1.2.3", "v1.2.4"):
+        rev = tmp_path / "revs" / f"mimir-{r}"
+        rev.mkdir(parents=True)
+        (rev / "mimir-host").write_text("")
+        (rev / "meta.json").write_text(json.dumps({"host": "mimir", "revision": r, "binary_name": "mimir-host",
+                                                   "built_at": 1}))
+    got, _ = revision_variants("mqe@v1.2.3[passes=all]", tmp_path)
+    assert [v.spec for v in got] == ["mqe@v1.2.4[passes=all]"]  # not mqe@v1.2.4@v1.2.3[passes=all]
+
+
 def test_the_case_lookback_reaches_every_engine() -> None:
     ex, opened = fake_explainer(lambda s: 0.0)
     case = Case(Dataset(()), "a", EvalParams.instant(0).with_lookback(30_000))
