@@ -56,7 +56,7 @@ import requests
 from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, EngineLoadError, LoadInfo
 from promfuzz.engines.host import describe_exit
 from promfuzz.engines.http import HttpEngine
-from promfuzz.engines.procnet import stop_by_pid
+from promfuzz.engines.procnet import die_with_parent, stop_by_pid
 from promfuzz.errors import EngineError, HostNotBuiltError
 from promfuzz.model import Dataset, EvalParams, Result
 
@@ -168,6 +168,7 @@ class LiveServer:
                 stderr=self._log,
                 cwd=tmp,
                 close_fds=True,
+                preexec_fn=die_with_parent(),
             )
         except OSError as e:
             raise EngineError(f"cannot start {self.binary}: {e}") from e

@@ -78,7 +78,7 @@ import requests
 
 from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, EngineLoadError, LoadInfo
 from promfuzz.engines.host import describe_exit
-from promfuzz.engines.procnet import Listener, listeners, stop_by_pid
+from promfuzz.engines.procnet import Listener, die_with_parent, listeners, stop_by_pid
 from promfuzz.errors import EngineError, HostNotBuiltError
 from promfuzz.model import Dataset, EvalParams, Histogram, Result, ResultError, is_stale, labels_str
 
@@ -223,7 +223,8 @@ class MimirServer:
                            extra=self.extra_args)
         try:
             self._proc = subprocess.Popen([str(self.binary), *args], stdin=subprocess.DEVNULL, stdout=self._log,
-                                          stderr=self._log, cwd=data, close_fds=True)
+                                          stderr=self._log, cwd=data, close_fds=True,
+                                          preexec_fn=die_with_parent())
         except OSError as e:
             raise EngineError(f"cannot start {self.binary}: {e}") from e
         self.ports = (http_port, grpc_port, ml_port)

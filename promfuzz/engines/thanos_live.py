@@ -63,7 +63,7 @@ import requests
 
 from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, LoadInfo
 from promfuzz.engines.host import describe_exit
-from promfuzz.engines.procnet import Listener, listeners, non_loopback, stop_by_pid
+from promfuzz.engines.procnet import Listener, die_with_parent, listeners, non_loopback, stop_by_pid
 from promfuzz.errors import EngineError, HostNotBuiltError
 from promfuzz.model import Dataset, EvalParams, Result
 
@@ -242,7 +242,7 @@ class ThanosServers:
         log = open(log_path, "wb")  # noqa: SIM115 -- closed in stop()
         try:
             proc = subprocess.Popen([str(self.binary), *args], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    cwd=tmp, close_fds=True)
+                                    cwd=tmp, close_fds=True, preexec_fn=die_with_parent())
         except OSError as e:
             log.close()
             raise EngineError(f"cannot start {self.binary} {role}: {e}") from e

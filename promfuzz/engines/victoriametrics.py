@@ -46,7 +46,7 @@ import requests
 
 from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, LoadInfo
 from promfuzz.engines.host import describe_exit
-from promfuzz.engines.procnet import listeners, non_loopback, stop_by_pid
+from promfuzz.engines.procnet import die_with_parent, listeners, non_loopback, stop_by_pid
 from promfuzz.errors import EngineError, HostNotBuiltError
 from promfuzz.model import Dataset, EvalParams, Histogram, Point, Result, ResultSeries, is_stale, stale_nan
 
@@ -331,6 +331,7 @@ class VMServer:
             self._proc = subprocess.Popen(
                 [str(self.binary), *server_args(data, self.extra_args)],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, cwd=tmp, close_fds=True,
+                preexec_fn=die_with_parent(),
             )
         except OSError as e:
             raise EngineError(f"cannot start {self.binary}: {e}") from e

@@ -180,6 +180,43 @@ def test_stop_by_pid() -> None:
 
 
 @pytest.mark.live
+def test_a_server_dies_with_the_process_that_started_it() -> None:
+    """A campaign killed hard (a second Ctrl-C, a crash, kill -9) never stops its servers
+    by PID: PR_SET_PDEATHSIG must, or they run on under PID 1."""
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, os\n"
+        "from promfuzz.engines.victoriametrics import VMServer\n"
+        f"s = VMServer({str(vm_binary())!r}); s.start()\n"
+        "print(s.pid, flush=True)\n"
+        "os._exit(0)  # no stop(), no atexit\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    pid = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _running(pid):
+        time.sleep(0.1)
+    alive = _running(pid)
+    if alive:  # clean up before failing
+        import os
+        import signal
+
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"VictoriaMetrics (pid {pid}) outlived the process that started it"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.live
 def test_the_loopback_check_catches_a_wildcard_listener() -> None:
     """The fault the loopback test must catch: a listener on 0.0.0.0 (influx, off by
     default) is seen, by the server start or by ``non_loopback``."""
