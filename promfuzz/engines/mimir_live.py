@@ -64,7 +64,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import shutil
 import socket
 import struct
 import subprocess
@@ -78,7 +77,7 @@ import requests
 
 from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, EngineLoadError, LoadInfo
 from promfuzz.engines.host import describe_exit
-from promfuzz.engines.procnet import Listener, die_with_parent, listeners, stop_by_pid
+from promfuzz.engines.procnet import Listener, ServerProcess, die_with_parent, listeners
 from promfuzz.errors import EngineError, HostNotBuiltError
 from promfuzz.model import Dataset, EvalParams, Histogram, Result, ResultError, is_stale, labels_str
 
@@ -158,7 +157,7 @@ def find_binary(build_dir: Path) -> Path:
     return Path(env) if env else build_dir / "mimir-server"
 
 
-class MimirServer:
+class MimirServer(ServerProcess):
     """A Mimir monolith process with a temp data dir; stopped by PID."""
 
     def __init__(self, binary: str | os.PathLike[str], *, start_timeout_s: float = 90.0,
@@ -290,30 +289,10 @@ class MimirServer:
             return []
         return [x for x in listeners(self._proc.pid) if x.ip != "127.0.0.1" or x.port not in self.ports]
 
-    def stop(self, wait_s: float = 15.0) -> None:
-        stop_by_pid(self._proc, wait_s)
-        self._proc = None
+    STOP_WAIT_S = 15.0
+
+    def _forget(self) -> None:
         self.ports = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._tmp is not None:
-            for d in Path(self._tmp).glob("data-*"):
-                shutil.rmtree(d, ignore_errors=True)
-
-    def close(self) -> None:
-        self.stop()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
-
-    def log_tail(self, n: int = 3000) -> str:
-        if self._log_path is None or not self._log_path.exists():
-            return ""
-        return self._log_path.read_bytes()[-n:].decode("utf-8", "replace")
-
-    def exit_description(self) -> str:
-        return "not started" if self._proc is None else describe_exit(self._proc.poll())
 
 
 class _PortTaken(EngineError):

@@ -17,6 +17,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _TCP_LISTEN = "0A"
 _UDP_UNCONN = "07"  # a bound UDP socket (what a UDP listener looks like)
@@ -131,3 +132,52 @@ def stop_by_pid(proc: subprocess.Popen[bytes] | None, wait_s: float = 10.0) -> N
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+class ServerProcess:
+    """What every server promfuzz starts shares once it runs: stop by PID (clearing what
+    :meth:`_forget` names), a temp folder whose ``data-*`` dirs go with each stop and
+    which goes with :meth:`close`, and its log. Subclasses start ``self._proc`` with
+    ``preexec_fn=die_with_parent()``, logging to ``self._log_path``."""
+
+    STOP_WAIT_S = 10.0
+
+    _proc: subprocess.Popen[bytes] | None
+    _log: Any
+    _log_path: Path | None
+    _tmp: str | None
+
+    def _forget(self) -> None:
+        """Clear the running server's addresses (called by :meth:`stop`)."""
+
+    def stop(self, wait_s: float | None = None) -> None:
+        import shutil
+
+        stop_by_pid(self._proc, self.STOP_WAIT_S if wait_s is None else wait_s)
+        self._proc = None
+        self._forget()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._tmp is not None:
+            for d in Path(self._tmp).glob("data-*"):
+                shutil.rmtree(d, ignore_errors=True)
+
+    def close(self) -> None:
+        import shutil
+
+        self.stop()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def log_tail(self, n: int = 3000) -> str:
+        if self._log_path is None or not self._log_path.exists():
+            return ""
+        return self._log_path.read_bytes()[-n:].decode("utf-8", "replace")
+
+    def exit_description(self) -> str:
+        from promfuzz.engines.host import describe_exit
+
+        return "not started" if self._proc is None else describe_exit(self._proc.poll())
+

@@ -46,7 +46,7 @@ import requests
 
 from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, LoadInfo
 from promfuzz.engines.host import describe_exit
-from promfuzz.engines.procnet import die_with_parent, listeners, non_loopback, stop_by_pid
+from promfuzz.engines.procnet import ServerProcess, die_with_parent, listeners, non_loopback
 from promfuzz.errors import EngineError, HostNotBuiltError
 from promfuzz.model import Dataset, EvalParams, Histogram, Point, Result, ResultSeries, is_stale, stale_nan
 
@@ -280,7 +280,7 @@ def find_binary(build_dir: Path) -> Path:
     return Path(deb) if deb else built
 
 
-class VMServer:
+class VMServer(ServerProcess):
     """A VictoriaMetrics single-node process with a temp data dir; stopped by PID."""
 
     def __init__(self, binary: str | os.PathLike[str], *, start_timeout_s: float = 60.0,
@@ -360,30 +360,10 @@ class VMServer:
         self.stop()
         raise EngineError(f"VictoriaMetrics not ready within {self.start_timeout_s:g}s:\n{tail}")
 
-    def stop(self, wait_s: float = 10.0) -> None:
-        stop_by_pid(self._proc, wait_s)
-        self._proc = None
+    STOP_WAIT_S = 10.0
+
+    def _forget(self) -> None:
         self.addr = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._tmp is not None:
-            for d in Path(self._tmp).glob("data-*"):
-                shutil.rmtree(d, ignore_errors=True)
-
-    def close(self) -> None:
-        self.stop()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
-
-    def log_tail(self, n: int = 3000) -> str:
-        if self._log_path is None or not self._log_path.exists():
-            return ""
-        return self._log_path.read_bytes()[-n:].decode("utf-8", "replace")
-
-    def exit_description(self) -> str:
-        return "not started" if self._proc is None else describe_exit(self._proc.poll())
 
 
 class VictoriaMetricsLiveEngine(EngineBase):
