@@ -70,10 +70,10 @@ _MATCH_KEYS: dict[str, type] = {
     "label_diff_only": list, "result_empty": bool, "target_empty": bool, "version_min": str, "version_max": str,
     # shape conditions, decided on the case (see the README next to the rule files)
     "skipped_operand_error": bool, "skipped_operand_annotations": bool, "duplicate_group_unmatched": bool,
-    "histogram_operand": list, "parse_error_context": str,
+    "histogram_operand": list, "parse_error_context": str, "unsupported_function_called": bool,
 }
 _CASE_KEYS = ("skipped_operand_error", "skipped_operand_annotations", "duplicate_group_unmatched",
-              "histogram_operand", "parse_error_context")
+              "histogram_operand", "parse_error_context", "unsupported_function_called")
 _RULE_KEYS = {"id", "reason", "link", "effect", "match", "evidence", "near_miss"}
 _EVIDENCE_KEYS = {"engine", "case", "note"}
 _CORPUS_REF_RE = re.compile(r"^corpus:[0-9a-f]{16}$")
@@ -120,6 +120,7 @@ class KnownDifference:
     duplicate_group_unmatched: bool | None = None
     histogram_operand: tuple[str, ...] = ()
     parse_error_context: re.Pattern[str] | None = None
+    unsupported_function_called: bool | None = None
     evidence: tuple[Evidence, ...] = ()
     near_miss: tuple[Evidence, ...] = ()
 
@@ -193,6 +194,9 @@ class KnownDifference:
             ctx = parse_error_context(f.case.query, _error_message(comparison.tgt))
             if ctx is None or not self.parse_error_context.search(ctx):
                 return False
+        if self.unsupported_function_called is not None:
+            if unsupported_function_called(f, _error_message(comparison.tgt)) != self.unsupported_function_called:
+                return False
         return True
 
     def explains_in_case(self, d: Difference, f: _Facts | None) -> bool:
@@ -246,6 +250,23 @@ def _error_message(r: Result | None) -> str:
 
 
 _PARSE_POS_RE = re.compile(r"(\d+):(\d+): parse error")
+
+
+_UNSUPPORTED_FUNCTION_RE = re.compile(r'unsupported function "([A-Za-z_][A-Za-z0-9_]*)"')
+
+
+def unsupported_function_called(f: _Facts, message: str) -> bool:
+    """Does the target's error say ``unsupported function "F"`` (VictoriaMetrics's words)
+    for an F that is a PromQL function the query calls? Any other error, or a function the
+    query does not call, does not hold."""
+    m = _UNSUPPORTED_FUNCTION_RE.search(message)
+    if m is None or f.tree is None:
+        return False
+    from promfuzz.promql import ast as A
+    from promfuzz.promql.functions import FUNCTIONS
+
+    name = m.group(1)
+    return name in FUNCTIONS and any(isinstance(n, A.Call) and n.func == name for n in _subtree(f.tree))
 
 
 def parse_error_context(query: str, message: str) -> str | None:

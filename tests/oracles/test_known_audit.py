@@ -223,3 +223,20 @@ def test_unknown_newer_function_is_expected_only_as_a_parse_error_of_the_target(
     assert judge(FOO, query, ref, parse) == ("expected", ("mqe-fork-lacks-newer-experimental-functions",))
     execution = err("execution", UNKNOWN_FN[1], engine="mqe")
     assert judge(FOO, query, ref, execution)[0] == "divergence"
+
+
+def test_vm_unsupported_function_only_for_a_function_the_query_calls() -> None:
+    """vm-unsupported-prometheus-function: the error must name a PromQL function the query
+    calls; another function, another error, or an answer stays a divergence."""
+    load = 'load 1m\n  x 1 2\n'
+    ref = vec(T, ({}, 60.0), engine="prometheus")
+    q = "ts_of_max_over_time(x[1m])"
+    said = 'error when executing query="..." for (time=1, step=1): unsupported function "{}"'
+    assert judge(load, q, ref, err("execution", said.format("ts_of_max_over_time"), engine="victoriametrics-live")) == (
+        "expected", ("vm-unsupported-prometheus-function",))
+    for tgt in (err("execution", said.format("abs"), engine="victoriametrics-live"),
+                err("execution", "cannot parse", engine="victoriametrics-live"),
+                vec(T, ({}, 61.0), engine="victoriametrics-live")):
+        assert judge(load, q, ref, tgt)[0] == "divergence", tgt
+    # and not for another engine
+    assert judge(load, q, ref, err("execution", said.format("ts_of_max_over_time"), engine="mqe"))[0] == "divergence"
