@@ -75,6 +75,7 @@ def _worker_main(
 
     try:
         with Pipeline(cfg) as pipe:
+            pipe.deadline = deadline
             for ev in pipe.run_worker(worker, skip, should_stop):
                 events.put(ev)
     except BaseException as e:  # report, never hang the parent

@@ -198,6 +198,9 @@ class Pipeline:
         from promfuzz.oracles import DifferentialOracle, load_rules
 
         self.cfg = cfg
+        self.deadline: float | None = None
+        """``time.monotonic()`` at which a time-budgeted campaign ends (set by its worker):
+        a finding after it is stored unshrunk, one before it shrinks at most until then."""
         self.reference = (engine_factory or open_engine)(cfg.reference)
         self.targets = [self._open_target(t, engine_factory) for t in cfg.targets]
         versions = {e.name: e.versions() for e in [self.reference, *self.targets]}
@@ -559,10 +562,16 @@ class Pipeline:
     ) -> tuple[Case, Verdict, dict[str, Any], Result, Result]:
         from promfuzz.shrink import make_engine_check, shrink
 
+        seconds = self.cfg.shrink_seconds
+        if self.deadline is not None:  # a time budget bounds shrinking too (it overran by minutes)
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return case, verdict, {"skipped": "the campaign's time budget was over"}, ref, tgt
+            seconds = min(seconds, max(1.0, left))
         target = next(t for t in self.targets if t.name == target_name)
         check = make_engine_check(self.reference, target, self.differential)
         self._ref_fp = None  # the shrinker loads candidate datasets
-        res = shrink(case, check, seconds=self.cfg.shrink_seconds, initial=verdict)
+        res = shrink(case, check, seconds=seconds, initial=verdict)
         info = res.stats_json()
         # Results of the shrunk case, for the report and the corpus's expected output.
         self.reference.load(res.case.dataset)

@@ -363,3 +363,41 @@ def test_the_thanos_panic_is_a_shrunk_stored_engine_failure_finding(tmp_path: Pa
     old_report = replay([legacy], "thanos-prometheus").totals
     assert new_report == old_report and new_report["passed"] >= 1 and new_report["failed"] == 0
     assert replay([legacy], "thanos").totals["failed"] >= 1  # and the crash still shows on thanos
+
+
+def test_a_time_budget_bounds_shrinking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A campaign's findings after its deadline are stored unshrunk, and one found before
+    shrinks at most until then (a 10-minute VictoriaMetrics run went on shrinking 222
+    findings for minutes past its budget)."""
+    import time as _time
+
+    import promfuzz.shrink as shrink_mod
+    from promfuzz.model import Case, Dataset, EvalParams
+    from promfuzz.pipeline import Pipeline
+
+    pipe = object.__new__(Pipeline)
+    pipe.cfg = CampaignConfig(reference="prometheus", targets=("prometheus",), corpus=None, shrink_seconds=20.0)
+    case = Case(Dataset(), "x", EvalParams.instant(0))
+    pipe.deadline = _time.monotonic() - 1
+    out = pipe._shrink(case, None, "t", None, None)  # type: ignore[arg-type]
+    assert out[0] is case and out[2] == {"skipped": "the campaign's time budget was over"}
+
+    asked: list[float] = []
+
+    class Asked(Exception):
+        pass
+
+    def fake_shrink(case: Case, check: object, *, seconds: float, initial: object) -> None:
+        asked.append(seconds)
+        raise Asked
+
+    monkeypatch.setattr(shrink_mod, "shrink", fake_shrink)
+    monkeypatch.setattr(shrink_mod, "make_engine_check", lambda *a: None)
+    pipe.targets = [type("T", (), {"name": "t"})()]
+    pipe.reference, pipe.differential = None, None
+    for left, want_max in ((5.0, 5.0), (3600.0, 20.0), (None, 20.0)):
+        pipe.deadline = None if left is None else _time.monotonic() + left
+        with pytest.raises(Asked):
+            pipe._shrink(case, None, "t", None, None)  # type: ignore[arg-type]
+        assert asked[-1] <= want_max and asked[-1] >= min(want_max, 1.0) - 1e-9
+    assert asked[1] == 20.0 and asked[2] == 20.0 and asked[0] <= 5.0

@@ -120,6 +120,8 @@ def versions_text(versions: Mapping[str, Any] | None) -> str:
 def shrink_text(shrink: Mapping[str, Any]) -> str:
     if not shrink:
         return ""
+    if shrink.get("skipped"):
+        return f"not shrunk: {shrink['skipped']}"
     if shrink.get("not_stored") and not shrink.get("before"):
         return f"not stored: {shrink['not_stored']}"
     b, a = shrink.get("before") or {}, shrink.get("after") or {}
