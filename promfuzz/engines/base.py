@@ -230,3 +230,42 @@ def format_timeout(timeout_s: float) -> str:
 
 def api_path(params: EvalParams) -> str:
     return "/api/v1/query_range" if params.is_range else "/api/v1/query"
+
+
+def stored_mismatches(
+    expected: Dataset, got: Dataset, same: Callable[[object, object], bool], limit: int = 3
+) -> list[str]:
+    """Where data read back from a target differs from ``expected`` (empty: identical):
+    series missing or extra, timestamps lost or added, values for which ``same(sent,
+    stored)`` is false (the target's own notion of a faithful copy: VictoriaMetrics keeps
+    12 significant digits, Mimir every bit). At most ``limit`` lines."""
+    from promfuzz.model import labels_str
+
+    out: list[str] = []
+    exp = {s.labels: s for s in expected.series}
+    have = {s.labels: s for s in got.series}
+    missing = [k for k in exp if k not in have]
+    extra = [k for k in have if k not in exp]
+    if missing:
+        out.append(f"{len(missing)} series not stored (e.g. {labels_str(missing[0])})")
+    if extra:
+        out.append(f"{len(extra)} series stored that the dataset lacks (e.g. {labels_str(extra[0])})")
+    for k, s in exp.items():
+        g = have.get(k)
+        if g is None:
+            continue
+        et = [x.t for x in s.samples]
+        gt = [x.t for x in g.samples]
+        if et != gt:
+            lost = sorted(set(et) - set(gt))[:3]
+            added = sorted(set(gt) - set(et))[:3]
+            out.append(f"{labels_str(k)}: {len(et)} samples sent, {len(gt)} stored (missing t={lost}, extra t={added})")
+        else:
+            bad = [(x.t, x.v, y.v) for x, y in zip(s.samples, g.samples, strict=True) if not same(x.v, y.v)]
+            if bad:
+                ex = ", ".join(f"t={t}: {v!r} stored as {w!r}" for t, v, w in bad[:3])
+                out.append(f"{labels_str(k)}: {len(bad)} values stored changed ({ex})")
+        if len(out) >= limit:
+            break
+    return out
+

@@ -79,7 +79,7 @@ from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, EngineLoa
 from promfuzz.engines.host import describe_exit
 from promfuzz.engines.procnet import Listener, ServerProcess, die_with_parent, listeners
 from promfuzz.errors import EngineError, HostNotBuiltError
-from promfuzz.model import Dataset, EvalParams, Histogram, Result, ResultError, is_stale, labels_str
+from promfuzz.model import Dataset, EvalParams, Histogram, Result, ResultError, is_stale
 
 ENV_BINARY = "PROMFUZZ_MIMIR_SERVER"
 DEFAULT_SHARDS = 4
@@ -503,42 +503,17 @@ def exact_mismatches(expected: Dataset, got: Dataset, limit: int = 3) -> list[st
     """Where the stored data differs from ``expected``: series, timestamps, float values
     bit for bit (stale marker and NaN told apart), histograms up to bucket layout and
     counter-reset hint (:func:`_same_histogram`); a stale histogram is a stale marker."""
-    out: list[str] = []
-    exp = {s.labels: s for s in expected.series}
-    have = {s.labels: s for s in got.series}
-    missing = [k for k in exp if k not in have]
-    extra = [k for k in have if k not in exp]
-    if missing:
-        out.append(f"{len(missing)} series not stored (e.g. {labels_str(missing[0])})")
-    if extra:
-        out.append(f"{len(extra)} series stored that the dataset lacks (e.g. {labels_str(extra[0])})")
-    for k, s in exp.items():
-        g = have.get(k)
-        if g is None:
-            continue
-        et = [x.t for x in s.samples]
-        gt = [x.t for x in g.samples]
-        if et != gt:
-            lost = sorted(set(et) - set(gt))[:3]
-            added = sorted(set(gt) - set(et))[:3]
-            out.append(f"{labels_str(k)}: {len(et)} samples sent, {len(gt)} stored (missing t={lost}, extra t={added})")
-        else:
-            bad = []
-            for x, y in zip(s.samples, g.samples, strict=True):
-                if _stale_histogram(y.v) and not isinstance(x.v, Histogram):
-                    same = is_stale(x.v)
-                elif isinstance(x.v, Histogram) or isinstance(y.v, Histogram):
-                    same = isinstance(x.v, Histogram) and isinstance(y.v, Histogram) and _same_histogram(x.v, y.v)
-                else:
-                    same = _same_float(x.v, y.v)
-                if not same:
-                    bad.append((x.t, x.v, y.v))
-            if bad:
-                ex = ", ".join(f"t={t}: {v!r} stored as {w!r}" for t, v, w in bad[:3])
-                out.append(f"{labels_str(k)}: {len(bad)} values stored changed ({ex})")
-        if len(out) >= limit:
-            break
-    return out
+    from promfuzz.engines.base import stored_mismatches
+
+    return stored_mismatches(expected, got, _same_sample, limit)  # type: ignore[arg-type]
+
+
+def _same_sample(sent: object, stored: object) -> bool:
+    if _stale_histogram(stored) and not isinstance(sent, Histogram):
+        return is_stale(sent)  # type: ignore[arg-type]
+    if isinstance(sent, Histogram) or isinstance(stored, Histogram):
+        return isinstance(sent, Histogram) and isinstance(stored, Histogram) and _same_histogram(sent, stored)
+    return _same_float(sent, stored)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- answers
