@@ -269,3 +269,14 @@ def stored_mismatches(
             break
     return out
 
+
+def blame_crash(answers: list[Result], engine: str, what: str, server: object) -> list[Result]:
+    """``answers`` with each ``engine_failure`` turned into an ``engine_crash`` naming the
+    exit and the log's tail when ``server`` (``alive()``, ``exit_description()``,
+    ``log_tail()``) is no longer running; as they are otherwise."""
+    if not any(r.outcome == "engine_failure" for r in answers) or server.alive():  # type: ignore[attr-defined]
+        return answers
+    msg = f"{what} died ({server.exit_description()}). log tail:\n{server.log_tail()}"  # type: ignore[attr-defined]
+    return [Result.failure(engine, "engine_failure", "engine_crash", msg, r.stats.wall_ns)
+            if r.outcome == "engine_failure" else r for r in answers]
+

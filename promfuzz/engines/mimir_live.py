@@ -75,7 +75,7 @@ from typing import IO, Any
 
 import requests
 
-from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, EngineLoadError, LoadInfo
+from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, EngineLoadError, LoadInfo, blame_crash
 from promfuzz.engines.host import describe_exit
 from promfuzz.engines.procnet import Listener, ServerProcess, die_with_parent, listeners
 from promfuzz.errors import EngineError, HostNotBuiltError
@@ -190,9 +190,6 @@ class MimirServer(ServerProcess):
         if self.ports is None:
             raise EngineError("Mimir server is not running")
         return f"http://127.0.0.1:{self.ports[0]}"
-
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> str:
         """Start on a fresh data dir; the base URL once ``/ready`` answers 200 and every
@@ -629,12 +626,7 @@ class MimirLiveEngine(EngineBase):
         client = self._prepare()
         if isinstance(client, Result):
             return [client] * len(items)
-        out = [unsupported_answer(r) for r in client.query_many(items, timeout_s)]
-        if any(r.outcome == "engine_failure" for r in out) and not self.server.alive():
-            msg = f"Mimir server died ({self.server.exit_description()}). log tail:\n{self.server.log_tail()}"
-            out = [Result.failure(self.name, "engine_failure", "engine_crash", msg, r.stats.wall_ns)
-                   if r.outcome == "engine_failure" else r for r in out]
-        return list(out)
+        return blame_crash([unsupported_answer(r) for r in client.query_many(items, timeout_s)], self.name, "Mimir server", self.server)
 
     def versions(self) -> dict[str, str]:
         from promfuzz.engines.live import binary_versions

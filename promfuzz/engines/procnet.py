@@ -150,6 +150,9 @@ class ServerProcess:
     def _forget(self) -> None:
         """Clear the running server's addresses (called by :meth:`stop`)."""
 
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def stop(self, wait_s: float | None = None) -> None:
         import shutil
 
@@ -180,4 +183,3 @@ class ServerProcess:
         from promfuzz.engines.host import describe_exit
 
         return "not started" if self._proc is None else describe_exit(self._proc.poll())
-

@@ -61,7 +61,7 @@ from typing import IO, Any
 
 import requests
 
-from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, LoadInfo
+from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, LoadInfo, blame_crash
 from promfuzz.engines.host import describe_exit
 from promfuzz.engines.procnet import Listener, die_with_parent, listeners, non_loopback, stop_by_pid
 from promfuzz.errors import EngineError, HostNotBuiltError
@@ -419,12 +419,7 @@ class ThanosLiveEngine(EngineBase):
         client = self._prepare()
         if isinstance(client, Result):
             return [client] * len(items)
-        out = client.query_many(items, timeout_s)
-        if any(r.outcome == "engine_failure" for r in out) and not self.server.alive():
-            msg = f"Thanos died ({self.server.exit_description()}). log tail:\n{self.server.log_tail()}"
-            out = [Result.failure(self.name, "engine_failure", "engine_crash", msg, r.stats.wall_ns)
-                   if r.outcome == "engine_failure" else r for r in out]
-        return out
+        return blame_crash(client.query_many(items, timeout_s), self.name, "Thanos", self.server)
 
     def readback(self) -> Result:
         """Every raw sample the current tenant holds, through Query (see HttpEngine.query_readback)."""

@@ -44,7 +44,7 @@ from typing import IO, Any
 
 import requests
 
-from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, LoadInfo
+from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, LoadInfo, blame_crash
 from promfuzz.engines.host import describe_exit
 from promfuzz.engines.procnet import ServerProcess, die_with_parent, listeners, non_loopback
 from promfuzz.errors import EngineError, HostNotBuiltError
@@ -286,9 +286,6 @@ class VMServer(ServerProcess):
             raise EngineError("VictoriaMetrics server is not running")
         return f"http://{self.addr}"
 
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def start(self) -> str:
         """Start on a fresh data dir; the base URL once ``/health`` answers 200. The port
         is read from the kernel (VictoriaMetrics logs the ``:0`` it was given); a
@@ -423,12 +420,7 @@ class VictoriaMetricsLiveEngine(EngineBase):
         client = self._prepare()
         if isinstance(client, Result):
             return [client] * len(items)
-        out = client.query_many(items, timeout_s)
-        if any(r.outcome == "engine_failure" for r in out) and not self.server.alive():
-            msg = f"VictoriaMetrics died ({self.server.exit_description()}). log tail:\n{self.server.log_tail()}"
-            out = [Result.failure(self.name, "engine_failure", "engine_crash", msg, r.stats.wall_ns)
-                   if r.outcome == "engine_failure" else r for r in out]
-        return out
+        return blame_crash(client.query_many(items, timeout_s), self.name, "VictoriaMetrics", self.server)
 
     def versions(self) -> dict[str, str]:
         from promfuzz.engines.live import binary_versions

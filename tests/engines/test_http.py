@@ -303,3 +303,32 @@ def test_named_target_and_profile_through_the_registry(target: Target) -> None:
         check_isolation([f"http:{target.url}"], shared_target=False)
     assert "--shared-target" in _one_line(ei.value)
     check_isolation([f"http:{target.url}"], shared_target=True)
+
+
+def test_blame_crash_names_a_dead_server_and_leaves_other_answers() -> None:
+    """The live targets' shared crash wording: an engine_failure while the server is gone
+    becomes an engine_crash with its exit and log tail; a running server's failures and
+    every ordinary answer stay as they are."""
+    from promfuzz.engines.base import blame_crash
+    from promfuzz.model import Result
+
+    class Server:
+        def __init__(self, alive: bool) -> None:
+            self._alive = alive
+
+        def alive(self) -> bool:
+            return self._alive
+
+        def exit_description(self) -> str:
+            return "killed by signal 9"
+
+        def log_tail(self) -> str:
+            return "panic: boom"
+
+    failed = Result.failure("t", "engine_failure", "target_unavailable", "connection refused")
+    ok = Result(engine="t", outcome="ok", value_type="vector")
+    out = blame_crash([failed, ok], "t", "VictoriaMetrics", Server(alive=False))
+    assert out[1] is ok and out[0].outcome == "engine_failure"
+    assert out[0].error is not None and out[0].error.error_type == "engine_crash"
+    assert "VictoriaMetrics died (killed by signal 9)" in out[0].error.message and "panic: boom" in out[0].error.message
+    assert blame_crash([failed, ok], "t", "VictoriaMetrics", Server(alive=True)) == [failed, ok]
