@@ -56,7 +56,7 @@ import requests
 from promfuzz.engines.base import DEFAULT_QUERY_TIMEOUT_S, EngineBase, EngineLoadError, LoadInfo
 from promfuzz.engines.host import describe_exit
 from promfuzz.engines.http import HttpEngine
-from promfuzz.engines.procnet import die_with_parent, stop_by_pid
+from promfuzz.engines.procnet import ServerProcess, die_with_parent
 from promfuzz.errors import EngineError, HostNotBuiltError
 from promfuzz.model import Dataset, EvalParams, Result
 
@@ -100,7 +100,7 @@ def server_args(config: Path, data: Path, extra: Sequence[str] = ()) -> list[str
 
 
 
-class LiveServer:
+class LiveServer(ServerProcess):
     """A Prometheus server process with a temp data dir; stopped by PID."""
 
     def __init__(
@@ -132,17 +132,10 @@ class LiveServer:
         return f"LiveServer({self.binary.name}, addr={self.addr}, pid={self.pid})"
 
     @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
     def url(self) -> str:
         if self.addr is None:
             raise EngineError("live Prometheus server is not running")
         return f"http://{self.addr}"
-
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def start(self) -> str:
         """Start on a fresh data dir; returns the base URL once ``/-/ready`` answers 200."""
@@ -193,17 +186,10 @@ class LiveServer:
         self.stop()
         raise EngineError(f"Prometheus server not ready within {self.start_timeout_s:g}s:\n{tail}")
 
-    def stop(self, wait_s: float = 10.0) -> None:
-        """SIGTERM by PID, wait, then SIGKILL; remove the old data dir."""
-        stop_by_pid(self._proc, wait_s)
-        self._proc = None
+    STOP_WAIT_S = 10.0
+
+    def _forget(self) -> None:
         self.addr = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._tmp is not None:
-            for d in Path(self._tmp).glob("data-*"):
-                shutil.rmtree(d, ignore_errors=True)
 
     def kill(self) -> None:
         """SIGKILL by PID (tests use it to simulate a crash)."""
@@ -211,23 +197,6 @@ class LiveServer:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._proc.pid, signal.SIGKILL)
             self._proc.wait(timeout=10)
-
-    def close(self) -> None:
-        self.stop()
-        if self._tmp is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
-
-    def log_tail(self, n: int = 3000) -> str:
-        if self._log_path is None or not self._log_path.exists():
-            return ""
-        data = self._log_path.read_bytes()
-        return data[-n:].decode("utf-8", "replace")
-
-    def exit_description(self) -> str:
-        if self._proc is None:
-            return "not started"
-        return describe_exit(self._proc.poll())
 
 
 class LiveEngine(EngineBase):

@@ -182,10 +182,6 @@ class MimirServer(ServerProcess):
         self.last_start_s = 0.0
 
     @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
     def base(self) -> str:
         if self.ports is None:
             raise EngineError("Mimir server is not running")

@@ -150,6 +150,10 @@ class ServerProcess:
     def _forget(self) -> None:
         """Clear the running server's addresses (called by :meth:`stop`)."""
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

@@ -277,10 +277,6 @@ class VMServer(ServerProcess):
         self.last_start_s = 0.0
 
     @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
     def url(self) -> str:
         if self.addr is None:
             raise EngineError("VictoriaMetrics server is not running")
