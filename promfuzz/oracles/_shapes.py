@@ -208,31 +208,7 @@ def _is_empty(node: Any, f: _Facts) -> bool:
     """True when the expression outputs no series on the case's data and cannot fail or
     annotate: selectors that match no series of the dataset, and only constructs that map
     an empty input to an empty output with literal parameters."""
-    from promfuzz.promql import ast as A
-
-    node = _strip(node)
-    t = type(node)
-    if t is A.VectorSelector:
-        sel = _selected(node, f.series)
-        return sel is not None and not sel
-    if t is A.MatrixSelector:
-        return _is_empty(node.selector, f)
-    if t is A.SubqueryExpr or t is A.UnaryExpr:
-        return _is_empty(node.expr, f)
-    if t is A.Call and node.func in _LABEL_PRESERVING:
-        arg = _series_arg(node)
-        return arg is not None and arg[1] and _is_empty(arg[0], f)
-    if t is A.AggregateExpr:
-        return node.param is None and node.op in _GROUPING_AGGS and _is_empty(node.expr, f)
-    if t is A.BinaryExpr and not _has_fill(node):
-        lt, rt = _vtype(node.lhs), _vtype(node.rhs)
-        if lt == "vector" and isinstance(_strip(node.rhs), A.NumberLiteral):
-            return _is_empty(node.lhs, f)
-        if rt == "vector" and isinstance(_strip(node.lhs), A.NumberLiteral):
-            return _is_empty(node.rhs, f)
-        if lt == rt == "vector":
-            return _is_empty(node.lhs, f) and _is_empty(node.rhs, f)
-    return False
+    return _outputs_nothing(node, f, labels_only=False)
 
 
 def _no_series(node: Any, f: _Facts) -> bool:
@@ -242,31 +218,41 @@ def _no_series(node: Any, f: _Facts) -> bool:
     sides' labels (an empty side, for ``or`` both, for ``unless`` the left; or no match
     group in common). Only for annotations: an operation MQE skips this way reads none of
     its sides' samples, so none of their annotations are raised."""
+    return _outputs_nothing(node, f, labels_only=True)
+
+
+def _outputs_nothing(node: Any, f: _Facts, labels_only: bool) -> bool:
+    """:func:`_is_empty` (``labels_only`` False) and :func:`_no_series` (True): the two
+    differ only in what a vector/vector operation needs to output nothing."""
     from promfuzz.promql import ast as A
 
-    if _is_empty(node, f):
-        return True
     node = _strip(node)
     t = type(node)
+    if t is A.VectorSelector:
+        sel = _selected(node, f.series)
+        return sel is not None and not sel
+    if t is A.MatrixSelector:
+        return _outputs_nothing(node.selector, f, labels_only)
     if t is A.SubqueryExpr or t is A.UnaryExpr:
-        return _no_series(node.expr, f)
+        return _outputs_nothing(node.expr, f, labels_only)
     if t is A.Call and node.func in _LABEL_PRESERVING:
         arg = _series_arg(node)
-        return arg is not None and arg[1] and _no_series(arg[0], f)
+        return arg is not None and arg[1] and _outputs_nothing(arg[0], f, labels_only)
     if t is A.AggregateExpr:
-        return node.param is None and node.op in _GROUPING_AGGS and _no_series(node.expr, f)
+        return node.param is None and node.op in _GROUPING_AGGS and _outputs_nothing(node.expr, f, labels_only)
     if t is A.BinaryExpr and not _has_fill(node):
         lt, rt = _vtype(node.lhs), _vtype(node.rhs)
         if lt == "vector" and isinstance(_strip(node.rhs), A.NumberLiteral):
-            return _no_series(node.lhs, f)
+            return _outputs_nothing(node.lhs, f, labels_only)
         if rt == "vector" and isinstance(_strip(node.lhs), A.NumberLiteral):
-            return _no_series(node.rhs, f)
+            return _outputs_nothing(node.rhs, f, labels_only)
         if lt == rt == "vector":
-            if node.op == "or":
-                return _no_series(node.lhs, f) and _no_series(node.rhs, f)
+            left = _outputs_nothing(node.lhs, f, labels_only)
+            if not labels_only or node.op == "or":  # cannot fail: both sides empty
+                return left and _outputs_nothing(node.rhs, f, labels_only)
             if node.op == "unless":
-                return _no_series(node.lhs, f)
-            return _no_series(node.lhs, f) or _no_series(node.rhs, f) or _groups_disjoint(node, f)
+                return left
+            return left or _outputs_nothing(node.rhs, f, labels_only) or _groups_disjoint(node, f)
     return False
 
 
